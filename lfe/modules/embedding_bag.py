@@ -1,0 +1,122 @@
+"""`lfe.DynamicEmbeddingBag`: pooled lookups (sum, mean, max) over a growing table."""
+
+from __future__ import annotations
+
+import torch
+
+from lfe import ops
+from lfe._ids import as_ids
+from lfe.modules.table import DynamicTable
+
+POOLING_MODES = ("sum", "mean", "max")
+
+
+class DynamicEmbeddingBag(DynamicTable):
+    """Like `nn.EmbeddingBag`, addressed by raw int64 IDs, appending rows for unseen IDs.
+
+    Bags are given either as 1-D `ids` with `offsets` (start of each bag) or as 2-D `ids`
+    (one bag per row, all of equal length). Entries equal to `padding_id` are ignored, so
+    ragged bags can be padded. Empty bags pool to zeros.
+
+    Args:
+        embedding_dim: width of each row.
+        mode: "sum", "mean" or "max".
+        padding_id: an ID that marks padding (never inserted, never pooled), or None.
+        include_last_offset: as in `nn.EmbeddingBag`: `offsets` has one extra final entry.
+        sparse: produce sparse gradients.
+        **kwargs: see `lfe.modules.table.DynamicTable`.
+    """
+
+    def __init__(
+        self,
+        embedding_dim: int,
+        *,
+        mode: str = "mean",
+        padding_id: int | None = None,
+        include_last_offset: bool = False,
+        sparse: bool = False,
+        **kwargs,
+    ) -> None:
+        if mode not in POOLING_MODES:
+            raise ValueError(f"mode must be one of {POOLING_MODES}, got {mode!r}")
+        super().__init__(embedding_dim, **kwargs)
+        self.mode = mode
+        self.padding_id = padding_id
+        self.include_last_offset = include_last_offset
+        self.sparse = sparse
+
+    def forward(
+        self,
+        ids: torch.Tensor,
+        offsets: torch.Tensor | None = None,
+        per_sample_weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Pooled rows, shape (number of bags, embedding_dim)."""
+        ids = as_ids(ids, device=self.device)
+        flat_ids, offsets = self._flatten_bags(ids, offsets)
+        if per_sample_weights is not None:
+            per_sample_weights = self._check_per_sample_weights(per_sample_weights, ids)
+        if self.padding_id is not None:
+            flat_ids, offsets, per_sample_weights = _drop_padding(
+                flat_ids, offsets, per_sample_weights, self.padding_id
+            )
+
+        rows, weight = self._resolve_rows(flat_ids)
+        return ops.embedding_bag(
+            weight, rows, offsets, self.mode, per_sample_weights, sparse=self.sparse
+        )
+
+    def _flatten_bags(self, ids: torch.Tensor, offsets: torch.Tensor | None):
+        if ids.dim() == 2:
+            if offsets is not None:
+                raise ValueError("offsets must be None when ids is 2-D (one bag per row)")
+            starts = torch.arange(ids.shape[0], device=self.device) * ids.shape[1]
+            return ids.reshape(-1), starts
+        if ids.dim() != 1:
+            raise ValueError(f"ids must be 1-D (with offsets) or 2-D, got shape {tuple(ids.shape)}")
+        if offsets is None:
+            raise ValueError("offsets is required when ids is 1-D")
+        offsets = as_ids(offsets, name="offsets", device=self.device)
+        if offsets.dim() != 1:
+            raise ValueError(f"offsets must be 1-D, got shape {tuple(offsets.shape)}")
+        if self.include_last_offset:
+            if offsets.numel() == 0 or int(offsets[-1]) != ids.numel():
+                raise ValueError(
+                    "with include_last_offset=True, offsets must end with len(ids) "
+                    f"({ids.numel()})"
+                )
+            offsets = offsets[:-1]
+        if offsets.numel() and (
+            int(offsets[0]) != 0
+            or bool((offsets[1:] < offsets[:-1]).any())
+            or int(offsets[-1]) > ids.numel()
+        ):
+            raise ValueError(
+                "offsets must start at 0, never decrease and stay within len(ids) "
+                f"({ids.numel()})"
+            )
+        return ids, offsets
+
+    def _check_per_sample_weights(self, per_sample_weights, ids) -> torch.Tensor:
+        if self.mode != "sum":
+            raise ValueError(f"per_sample_weights needs mode='sum', this module has {self.mode!r}")
+        if per_sample_weights.shape != ids.shape:
+            raise ValueError(
+                f"per_sample_weights must have the shape of ids {tuple(ids.shape)}, got "
+                f"{tuple(per_sample_weights.shape)}"
+            )
+        if per_sample_weights.device != self.device:
+            raise ValueError(
+                f"per_sample_weights is on {per_sample_weights.device}, expected {self.device}"
+            )
+        return per_sample_weights.reshape(-1).to(self._storage.dtype)
+
+
+def _drop_padding(flat_ids, offsets, per_sample_weights, padding_id: int):
+    keep = flat_ids != padding_id
+    # kept_before[p] = number of kept entries before position p; a bag that started at p
+    # starts there once the padding is gone.
+    kept_before = torch.zeros(flat_ids.numel() + 1, dtype=torch.int64, device=flat_ids.device)
+    torch.cumsum(keep, 0, out=kept_before[1:])
+    weights = per_sample_weights[keep] if per_sample_weights is not None else None
+    return flat_ids[keep], kept_before[offsets], weights
