@@ -65,7 +65,9 @@ def _extensions():
     if _want_cuda():
         cuda_sources = _sources("csrc/cuda/*.cu")
         arch_list = os.environ.get("TORCH_CUDA_ARCH_LIST")
-        nvcc_flags = ["-O3", "-std=c++17", "--expt-relaxed-constexpr"]
+        # No -std here: torch's build helper then adds the standard its own headers need
+        # (C++20 for torch 2.13, whose headers use C++20 features such as bit-field initialisers).
+        nvcc_flags = ["-O3", "--expt-relaxed-constexpr"]
         if not arch_list:
             nvcc_flags += [
                 "-gencode=arch=compute_80,code=sm_80",

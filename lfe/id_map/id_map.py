@@ -102,7 +102,7 @@ class IdMap:
         *,
         max_ids: int | None = None,
     ) -> None:
-        self.device = torch.device(device if device is not None else "cpu")
+        self.device = _normalized_device(device)
         if capacity is not None and (not isinstance(capacity, int) or capacity < 0):
             raise ValueError(f"capacity must be a non-negative int or None, got {capacity!r}")
         if max_ids is not None and (not isinstance(max_ids, int) or max_ids < 0):
@@ -169,6 +169,14 @@ class IdMap:
                 f"inserting ids would add {new_count} IDs to a map of {len(self)}, over its "
                 f"max_ids limit of {self.max_ids}; nothing was inserted"
             )
+
+
+def _normalized_device(device: torch.device | str | None) -> torch.device:
+    """`device` with an explicit index for CUDA, since tensors always report one."""
+    device = torch.device(device if device is not None else "cpu")
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
 
 
 def _ids_from_state(state_dict: dict[str, Any]) -> torch.Tensor:
