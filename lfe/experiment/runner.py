@@ -34,7 +34,7 @@ class ExperimentConfig:
     history: int = 20
     epochs: int = 2
     batch_size: int = 512
-    lr: float = 0.005
+    lr: float = 0.01
     negatives: int = 99
     """Sampled negatives per positive for HR@10 and NDCG@10."""
     neighbors: int = 10
