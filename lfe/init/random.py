@@ -10,6 +10,9 @@ import torch
 from lfe.init._moments import pooled_std
 from lfe.init.base import Initializer, TableView
 
+SCALE_SAMPLE_ROWS = 65536
+"""At most this many rows (evenly spaced) are measured for `Random`'s scale."""
+
 DEFAULT_FALLBACK_STD = 0.1
 """Scale of `Random` rows while the table has fewer than two rows to measure."""
 
@@ -34,7 +37,8 @@ class Random(Initializer):
     Args:
         std: fixed standard deviation; None (default) measures it on every call as the
             pooled standard deviation of the rows in use (the spread of the rows around their
-            mean row, averaged over dimensions), so new rows look like the trained ones.
+            mean row, averaged over dimensions; on an evenly spaced subset of at most
+            65,536 rows), so new rows look like the trained ones.
         fallback_std: the standard deviation used while std is None and the table has fewer
             than two rows (nothing to measure), default 0.1. It is in effect the initial scale
             of a table that starts empty.
@@ -56,7 +60,12 @@ class Random(Initializer):
             return self.std
         if table.num_rows < 2:
             return self.fallback_std
-        return pooled_std(table.weight)
+        rows = table.weight
+        if rows.shape[0] > SCALE_SAMPLE_ROWS:
+            # An evenly spaced subset estimates the spread just as well and keeps each call
+            # O(rows added), not O(table), so a stream of appends stays amortised O(k).
+            rows = rows[:: -(-rows.shape[0] // SCALE_SAMPLE_ROWS)]
+        return pooled_std(rows)
 
     def initial_rows(
         self, table: TableView, ids: torch.Tensor, side_info: Mapping[str, Any]
