@@ -59,7 +59,8 @@ def _extensions():
         return []
 
     openmp_compile, openmp_link = _openmp_flags()
-    cxx_flags = ["-O3", "-std=c++17", *openmp_compile]
+    # Hidden visibility, as pybind11 expects: only PyInit__C is exported from the module.
+    cxx_flags = ["-O3", "-std=c++17", "-fvisibility=hidden", *openmp_compile]
     include_dirs = [os.path.join(ROOT, "csrc")]
 
     if _want_cuda():
