@@ -86,12 +86,12 @@ def expect(rows, reference, atol=1e-5):
 def test_random_scales_like_rows_in_use():
     table = make_table(seed=3)
     rows = rows_of(Random(), table, [20, 21])
-    reference = torch.randn(2, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    reference = torch.randn(2, 3, generator=torch.Generator().manual_seed(3)).double()
     expect(rows, reference * POOLED_STD)
 
 
 def test_random_fixed_std_and_fallback_std():
-    reference = torch.randn(4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    reference = torch.randn(4, 3, generator=torch.Generator().manual_seed(0)).double()
     expect(rows_of(Random(std=0.5), make_table(), [20, 21, 22, 23]), 0.5 * reference)
     one_row = make_table(WEIGHT[:1], KNOWN_IDS[:1])
     expect(rows_of(Random(fallback_std=0.2), one_row, [20, 21, 22, 23]), 0.2 * reference)
@@ -103,7 +103,7 @@ def test_zeros():
 
 def test_mean_and_noise():
     expect(rows_of(Mean(), make_table(), [20, 21]), [MEAN_ROW, MEAN_ROW])
-    noise = torch.randn(2, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    noise = torch.randn(2, 3, generator=torch.Generator().manual_seed(0)).double()
     reference = 0.1 * noise + torch.tensor(MEAN_ROW).double()
     expect(rows_of(Mean(noise_std=0.1), make_table(), [20, 21]), reference)
 

@@ -18,16 +18,15 @@ DEFAULT_FALLBACK_STD = 0.1
 
 
 def standard_normal(table: TableView, count: int) -> torch.Tensor:
-    """(count, dim) float64 N(0, 1) samples from `table.generator` on the table's device.
+    """(count, dim) N(0, 1) samples from `table.generator` on the table's device.
 
-    Always sampled in float64, so a seed gives the same values whatever the table's dtype.
+    float64 for float64 tables, else float32 (also for half-precision tables, so a seed gives
+    the same values for all of them); float32 sampling is several times faster than float64,
+    which matters when millions of rows are appended.
     """
+    dtype = torch.float64 if table.weight.dtype == torch.float64 else torch.float32
     return torch.randn(
-        count,
-        table.dim,
-        generator=table.generator,
-        dtype=torch.float64,
-        device=table.weight.device,
+        count, table.dim, generator=table.generator, dtype=dtype, device=table.weight.device
     )
 
 

@@ -105,7 +105,7 @@ class MultivariateNormal(Initializer):
             return self.fallback.initial_rows(table, ids, side_info)
 
         mean, factor = distribution
-        sample = standard_normal(table, ids.numel())
+        sample = standard_normal(table, ids.numel()).to(torch.float64)
         return (mean + sample @ factor.T).to(table.weight.dtype)
 
     def observe(self, ids: torch.Tensor, side_info: Mapping[str, Any]) -> None:
