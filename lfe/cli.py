@@ -41,27 +41,47 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--attribute", action="append", default=[], help="item attribute column (repeatable)"
     )
-    data.add_argument("--format", choices=("events", "retailrocket", "yoochoose"),
-                      default="events", help="layout of --events (default: events)")
-    data.add_argument("--item-properties", type=Path, action="append", default=[],
-                      help="RetailRocket item_properties file (repeatable)")
+    data.add_argument(
+        "--format",
+        choices=("events", "retailrocket", "yoochoose"),
+        default="events",
+        help="layout of --events (default: events)",
+    )
+    data.add_argument(
+        "--item-properties",
+        type=Path,
+        action="append",
+        default=[],
+        help="RetailRocket item_properties file (repeatable)",
+    )
     data.add_argument("--buys", type=Path, help="YooChoose buys file")
 
     run = experiment.add_argument_group("run")
     periods = run.add_mutually_exclusive_group()
     periods.add_argument("--periods", type=int, default=5, help="equal-sized periods (default 5)")
-    periods.add_argument("--period-by", choices=("day", "week", "month"),
-                         help="calendar periods instead of equal-sized ones")
+    periods.add_argument(
+        "--period-by",
+        choices=("day", "week", "month"),
+        help="calendar periods instead of equal-sized ones",
+    )
     run.add_argument("--strategies", help="comma-separated names (default: all supported)")
     run.add_argument("--epochs", type=int, default=ExperimentConfig.epochs)
     run.add_argument("--dim", type=int, default=ExperimentConfig.dim)
-    run.add_argument("--history", type=int, default=ExperimentConfig.history,
-                     help="recent items per user that form the user's context")
+    run.add_argument(
+        "--history",
+        type=int,
+        default=ExperimentConfig.history,
+        help="recent items per user that form the user's context",
+    )
     run.add_argument("--batch-size", type=int, default=ExperimentConfig.batch_size)
     run.add_argument("--lr", type=float, default=ExperimentConfig.lr)
     run.add_argument("--seed", type=int, default=0, help="same seed, same numbers")
-    run.add_argument("--out", type=Path, default=Path("lfe-results"),
-                     help="folder for results.json, results.csv, results.png")
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=Path("lfe-results"),
+        help="folder for results.json, results.csv, results.png",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -117,7 +137,9 @@ def _load_log(arguments: argparse.Namespace):
     if arguments.events is None:
         return datasets.movielens_small()
     if arguments.format == "retailrocket":
-        return datasets.retailrocket(arguments.events, item_properties_paths=arguments.item_properties)
+        return datasets.retailrocket(
+            arguments.events, item_properties_paths=arguments.item_properties
+        )
     if arguments.format == "yoochoose":
         return datasets.yoochoose(arguments.events, arguments.buys)
     return datasets.load_events(
@@ -151,7 +173,10 @@ class _progress_bar:
         from tqdm import tqdm
 
         self.bar = tqdm(
-            total=1000, disable=self.disabled, file=sys.stderr, unit="‰",
+            total=1000,
+            disable=self.disabled,
+            file=sys.stderr,
+            unit="‰",
             bar_format="{l_bar}{bar}| {elapsed}<{remaining} {desc}",
         )
         return self.update

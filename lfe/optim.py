@@ -13,8 +13,8 @@ This works with any `torch.optim.Optimizer`; nothing needs to be called by the u
 from __future__ import annotations
 
 import torch
-from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 _GROWABLE_FLAG = "_lfe_growable"
 

@@ -11,7 +11,9 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, *, atol=0.0, rtol
     With the default tolerances the comparison is exact (bit-for-bit for finite values).
     """
     if actual.shape != expected.shape:
-        raise AssertionError(f"{msg} shapes differ: {tuple(actual.shape)} vs {tuple(expected.shape)}")
+        raise AssertionError(
+            f"{msg} shapes differ: {tuple(actual.shape)} vs {tuple(expected.shape)}"
+        )
     actual_f, expected_f = actual.detach().double().cpu(), expected.detach().double().cpu()
     bad = ~torch.isclose(actual_f, expected_f, atol=atol, rtol=rtol, equal_nan=True)
     if bool(bad.any()):

@@ -99,14 +99,16 @@ def test_state_dict_round_trip_into_another_capacity(generator):
 def test_training_across_growth_matches_a_table_that_never_grew(generator, optimizer_name):
     batches = [random_ids(generator, 32, high=400) for _ in range(30)]
     targets = [torch.randn(32, 4, generator=generator) for _ in range(30)]
-    options = {"SGD": {"lr": 0.1, "momentum": 0.9}, "Adagrad": {"lr": 0.1,
-               "initial_accumulator_value": 0.5}}.get(optimizer_name, {"lr": 0.05})
+    options = {
+        "SGD": {"lr": 0.1, "momentum": 0.9},
+        "Adagrad": {"lr": 0.1, "initial_accumulator_value": 0.5},
+    }.get(optimizer_name, {"lr": 0.05})
 
     def train(capacity):
         table = lfe.DynamicEmbedding(4, init=IdValued(), capacity=capacity)
         table(batches[0])  # parameters exist before the optimiser is built
         optimizer = getattr(torch.optim, optimizer_name)(table.parameters(), **options)
-        for ids, target in zip(batches, targets):
+        for ids, target in zip(batches, targets, strict=True):
             optimizer.zero_grad()
             ((table(ids) - target) ** 2).sum().backward()
             optimizer.step()

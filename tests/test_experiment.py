@@ -30,9 +30,7 @@ def synthetic_log(events: int = 600, seed: int = 0, implicit: bool = False) -> E
             "label": 1.0 if implicit else rng.integers(1, 6, events).astype(float),
         }
     )
-    genres = pd.Series(
-        {int(item): (f"g{item % 4}",) for item in np.unique(items)}, dtype=object
-    )
+    genres = pd.Series({int(item): (f"g{item % 4}",) for item in np.unique(items)}, dtype=object)
     return EventLog.from_frame(
         frame,
         name="synthetic",
@@ -114,8 +112,14 @@ def test_tiny_experiment_reports_every_strategy_and_period(implicit):
 
 def test_same_seed_gives_identical_numbers():
     log = synthetic_log()
-    config = ExperimentConfig(periods=2, epochs=1, dim=4, history=3, negatives=9,
-                              strategies=("static", "extend-random", "retrain"))
+    config = ExperimentConfig(
+        periods=2,
+        epochs=1,
+        dim=4,
+        history=3,
+        negatives=9,
+        strategies=("static", "extend-random", "retrain"),
+    )
     first, second = run_experiment(log, config), run_experiment(log, config)
     strip = [{k: v for k, v in r.items() if k != "train_seconds"} for r in first["records"]]
     again = [{k: v for k, v in r.items() if k != "train_seconds"} for r in second["records"]]
@@ -134,12 +138,32 @@ def test_cli_writes_table_and_files(tmp_path, capsys):
     path = tmp_path / "log.csv"
     events.to_csv(path, index=False)
 
-    code = main([
-        "experiment", "--events", str(path), "--label-column", "label", "--time-unit", "s",
-        "--positive-threshold", "4", "--attribute", "genre", "--periods", "2", "--epochs", "1",
-        "--dim", "4", "--strategies", "static,extend-attribute", "--out", str(tmp_path / "out"),
-        "--no-progress",
-    ])
+    code = main(
+        [
+            "experiment",
+            "--events",
+            str(path),
+            "--label-column",
+            "label",
+            "--time-unit",
+            "s",
+            "--positive-threshold",
+            "4",
+            "--attribute",
+            "genre",
+            "--periods",
+            "2",
+            "--epochs",
+            "1",
+            "--dim",
+            "4",
+            "--strategies",
+            "static,extend-attribute",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ]
+    )
 
     assert code == 0
     printed = capsys.readouterr().out

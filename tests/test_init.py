@@ -291,9 +291,7 @@ def test_attribute_mean_matches_a_per_product_reference(multi_value):
     known_values = {
         1000 + i: torch.randperm(8, generator=generator)[: i % 4].tolist() for i in range(60)
     }
-    new_values = [
-        torch.randperm(10, generator=generator)[: 1 + i % 3].tolist() for i in range(40)
-    ]
+    new_values = [torch.randperm(10, generator=generator)[: 1 + i % 3].tolist() for i in range(40)]
     init = AttributeMean("tags", {"tags": known_values}, multi_value=multi_value, fallback=Zeros())
 
     rows = rows_of(init, table, range(5000, 5040), tags=new_values)

@@ -42,8 +42,13 @@ class HistoryScorer(nn.Module):
             dim + 1, init=init, capacity=4096, generator=generator, sparse=True
         )
         self.history = DynamicEmbeddingBag(
-            dim, init=init, mode="sum", padding_id=padding_id, capacity=4096,
-            generator=generator, sparse=True,
+            dim,
+            init=init,
+            mode="sum",
+            padding_id=padding_id,
+            capacity=4096,
+            generator=generator,
+            sparse=True,
         )
         self.global_bias = nn.Parameter(torch.zeros(()))
         self.rate_weight = nn.Parameter(torch.ones(()))

@@ -74,7 +74,7 @@ def _plot(results: dict, path: Path) -> None:
 
     evaluated = sorted({r["period"] for r in results["records"] if "auc_all" in r})
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=False)
-    for axis, subset in zip(axes, ("all", "new")):
+    for axis, subset in zip(axes, ("all", "new"), strict=True):
         for strategy in results["overall"]:
             values = [_record(results, strategy, p)[f"auc_{subset}"] for p in evaluated]
             axis.plot(evaluated, values, marker="o", label=strategy)

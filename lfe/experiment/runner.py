@@ -15,7 +15,7 @@ from lfe.datasets import EventLog
 from lfe.experiment.metrics import auc, hit_rate_and_ndcg
 from lfe.experiment.model import HistoryScorer
 from lfe.experiment.periods import PreparedLog, _unused_id, prepare, split_periods
-from lfe.experiment.strategies import EXTEND, RETRAIN, STATIC, Strategy, available_strategies
+from lfe.experiment.strategies import RETRAIN, STATIC, Strategy, available_strategies
 
 logger = logging.getLogger(__name__)
 
@@ -239,14 +239,8 @@ def _evaluate(run: _Run, data: PreparedLog, period: int, negatives, config) -> d
 def _in_batches(score, histories, history_labels, items, rows_per_batch: int = 2048):
     """`score` over the events in chunks, so candidate matrices stay small."""
     size = max(1, rows_per_batch * 8 // (items.shape[1] if items.dim() > 1 else 8))
-    return torch.cat(
-        [
-            score(h, l, i)
-            for h, l, i in zip(
-                histories.split(size), history_labels.split(size), items.split(size)
-            )
-        ]
-    )
+    chunks = zip(histories.split(size), history_labels.split(size), items.split(size), strict=True)
+    return torch.cat([score(*chunk) for chunk in chunks])
 
 
 def _metrics(scored: dict[str, torch.Tensor]) -> dict:

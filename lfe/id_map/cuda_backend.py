@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import torch
 
-try:
-    from lfe import _C
-except ImportError:  # extension not built: is_built() says so and IdMap falls back
-    _C = None
+from lfe.id_map.compiled import _C, CompiledIdMapBackend
 
 
 def is_built() -> bool:
@@ -25,7 +22,7 @@ def is_built() -> bool:
     return _C is not None and hasattr(_C, "CudaIdMap")
 
 
-class CudaIdMapBackend:
+class CudaIdMapBackend(CompiledIdMapBackend):
     """IdMap backend over `lfe._C.CudaIdMap`, for tensors on one CUDA device.
 
     Args:
@@ -48,35 +45,3 @@ class CudaIdMapBackend:
         index = device.index if device.index is not None else torch.cuda.current_device()
         self.device = torch.device("cuda", index)
         self._table = _C.CudaIdMap(index, capacity)
-
-    def insert(self, ids: torch.Tensor) -> torch.Tensor:
-        """Rows of `ids`; unseen IDs get rows len, len+1, ... in first-occurrence order."""
-        return self._table.insert(ids)
-
-    def lookup(self, ids: torch.Tensor) -> torch.Tensor:
-        """Rows of `ids`, -1 for unknown IDs; never changes the map."""
-        return self._table.lookup(ids)
-
-    def contains(self, ids: torch.Tensor) -> torch.Tensor:
-        """Bool tensor of the shape of `ids`: which IDs are in the map."""
-        return self._table.contains(ids)
-
-    def size(self) -> int:
-        """Number of IDs (and rows) in the map."""
-        return self._table.size()
-
-    def ids(self) -> torch.Tensor:
-        """All IDs in row order, as a new 1-D int64 CUDA tensor."""
-        return self._table.ids()
-
-    def capacity(self) -> int:
-        """Number of hash slots allocated in GPU memory."""
-        return self._table.capacity()
-
-    def reserve(self, num_ids: int) -> None:
-        """Make room for `num_ids` IDs without further growth."""
-        self._table.reserve(num_ids)
-
-    def truncate(self, num_ids: int) -> None:
-        """Forget every ID whose row is >= `num_ids`."""
-        self._table.truncate(num_ids)

@@ -43,7 +43,7 @@ rows instead, as `Mean` does.)
 """
 
 from lfe.init.attributes import AttributeMean
-from lfe.init.base import InitialRows, Initializer, SegmentMean, TableView
+from lfe.init.base import Initializer, InitialRows, SegmentMean, TableView
 from lfe.init.copy import Copy
 from lfe.init.neighbors import NeighborMean
 from lfe.init.random import Random, Zeros

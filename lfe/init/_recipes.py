@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from lfe.init.base import InitialRows, Initializer, SegmentMean, TableView
+from lfe.init.base import Initializer, InitialRows, SegmentMean, TableView
 
 ON_MISSING = ("fallback", "error")
 

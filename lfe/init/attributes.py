@@ -18,7 +18,7 @@ from lfe.init._recipes import (
     known_rows,
     run_fallback,
 )
-from lfe.init.base import InitialRows, Initializer, SegmentMean, TableView
+from lfe.init.base import Initializer, InitialRows, SegmentMean, TableView
 from lfe.init.side_info import AttributeTable, choose_rows, parse_values
 from lfe.init.statistics import Mean
 

@@ -8,8 +8,9 @@ the table write many new rows in one batched operation straight into its spare c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 

@@ -16,7 +16,7 @@ from lfe.init._recipes import (
     known_rows,
     run_fallback,
 )
-from lfe.init.base import InitialRows, Initializer, SegmentMean, TableView
+from lfe.init.base import Initializer, InitialRows, SegmentMean, TableView
 from lfe.init.statistics import Mean
 
 
@@ -77,9 +77,7 @@ class Copy(Initializer):
         rows[given] = known_rows(table, sources[given])
         resolved = torch.nonzero(rows >= 0).reshape(-1)
         remaining = torch.nonzero(rows < 0).reshape(-1)
-        recipe = SegmentMean(
-            torch.arange(resolved.numel() + 1, device=ids.device), rows[resolved]
-        )
+        recipe = SegmentMean(torch.arange(resolved.numel() + 1, device=ids.device), rows[resolved])
         fallback_rows = run_fallback(self.fallback, table, ids, side_info, remaining)
         return combine(table, count, [(resolved, recipe), (remaining, fallback_rows)])
 

@@ -19,7 +19,7 @@ from lfe.init._recipes import (
     known_rows,
     run_fallback,
 )
-from lfe.init.base import InitialRows, Initializer, SegmentMean, TableView
+from lfe.init.base import Initializer, InitialRows, SegmentMean, TableView
 from lfe.init.side_info import FeatureTable
 from lfe.init.statistics import Mean
 
@@ -134,8 +134,10 @@ class NeighborMean(Initializer):
         if features.dtype.is_complex:
             raise TypeError(f"{name} must hold numeric features, got dtype {features.dtype}")
         width = self.catalogue.num_features if len(self.catalogue) else None
-        if features.dim() != 2 or features.shape[0] != count or (
-            width is not None and features.shape[1] != width
+        if (
+            features.dim() != 2
+            or features.shape[0] != count
+            or (width is not None and features.shape[1] != width)
         ):
             expected = f"({count}, {width})" if width is not None else f"({count}, f)"
             raise ValueError(

@@ -10,7 +10,7 @@ import torch
 
 from lfe.init._moments import row_covariance, row_mean
 from lfe.init._recipes import check_initializer
-from lfe.init.base import InitialRows, Initializer, TableView
+from lfe.init.base import Initializer, InitialRows, TableView
 from lfe.init.random import Random, standard_normal
 
 logger = logging.getLogger(__name__)

@@ -82,8 +82,7 @@ class DynamicEmbeddingBag(DynamicTable):
         if self.include_last_offset:
             if offsets.numel() == 0 or int(offsets[-1]) != ids.numel():
                 raise ValueError(
-                    "with include_last_offset=True, offsets must end with len(ids) "
-                    f"({ids.numel()})"
+                    f"with include_last_offset=True, offsets must end with len(ids) ({ids.numel()})"
                 )
             offsets = offsets[:-1]
         if offsets.numel() and (
@@ -92,8 +91,7 @@ class DynamicEmbeddingBag(DynamicTable):
             or int(offsets[-1]) > ids.numel()
         ):
             raise ValueError(
-                "offsets must start at 0, never decrease and stay within len(ids) "
-                f"({ids.numel()})"
+                f"offsets must start at 0, never decrease and stay within len(ids) ({ids.numel()})"
             )
         return ids, offsets
 

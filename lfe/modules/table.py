@@ -220,11 +220,14 @@ class DynamicTable(nn.Module):
         count = self.num_embeddings
         unknown_ids, inverse = torch.unique(flat_ids[is_missing], return_inverse=True)
         if self.missing == "zeros":
-            extra = torch.zeros(1, self.embedding_dim, dtype=self._storage.dtype, device=self.device)
+            extra = torch.zeros(
+                1, self.embedding_dim, dtype=self._storage.dtype, device=self.device
+            )
             inverse = torch.zeros_like(inverse)
         else:
-            extra = ops.materialize(self.weight.detach(), self.init.initial_rows(
-                self._view(count), unknown_ids, {}))
+            extra = ops.materialize(
+                self.weight.detach(), self.init.initial_rows(self._view(count), unknown_ids, {})
+            )
         rows = rows.clone()
         rows[is_missing] = count + inverse
 
@@ -265,7 +268,9 @@ class DynamicTable(nn.Module):
                 f"({weight.shape[0]} rows), got {getattr(ids, 'shape', type(ids))}"
             )
 
-        fresh_map = IdMap(self.device, self.id_map.backend, ids.numel(), max_ids=self.id_map.max_ids)
+        fresh_map = IdMap(
+            self.device, self.id_map.backend, ids.numel(), max_ids=self.id_map.max_ids
+        )
         fresh_map.load_state_dict({"ids": ids})
         storage = torch.empty(
             max(self.capacity, ids.numel()),
