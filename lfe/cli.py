@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _experiment(arguments: argparse.Namespace) -> int:
     try:
+        _check_data_options(arguments)
+        if arguments.out.exists() and not arguments.out.is_dir():
+            raise ValueError(f"--out {arguments.out} exists and is not a folder")
         log = _load_log(arguments)
         config = ExperimentConfig(
             periods=arguments.periods,
@@ -114,11 +117,15 @@ def _experiment(arguments: argparse.Namespace) -> int:
 
     print(f"{log!r}", file=sys.stderr)
     started = time.perf_counter()
-    with _progress_bar(disabled=arguments.no_progress) as progress:
-        results = run_experiment(log, config, progress=progress)
-    results["wall_seconds"] = time.perf_counter() - started
+    try:
+        with _progress_bar(disabled=arguments.no_progress) as progress:
+            results = run_experiment(log, config, progress=progress)
+        results["wall_seconds"] = time.perf_counter() - started
+        paths = write_results(results, arguments.out)
+    except (ValueError, OSError) as error:  # settings the data cannot support, unwritable --out
+        print(f"lfe experiment: {error}", file=sys.stderr)
+        return 2
 
-    paths = write_results(results, arguments.out)
     print(_periods_summary(results))
     print()
     print("Overall (every period after the first, evaluated before training on it):")
@@ -129,6 +136,28 @@ def _experiment(arguments: argparse.Namespace) -> int:
     print()
     print(f"finished in {results['wall_seconds']:.0f} s; wrote " + ", ".join(map(str, paths)))
     return 0
+
+
+def _check_data_options(arguments: argparse.Namespace) -> None:
+    """Reject option combinations that would otherwise be silently ignored."""
+    if arguments.events is None:
+        given = [
+            name
+            for name, value in (
+                ("--format", arguments.format != "events"),
+                ("--item-properties", arguments.item_properties),
+                ("--buys", arguments.buys),
+                ("--label-column", arguments.label_column),
+                ("--attribute", arguments.attribute),
+            )
+            if value
+        ]
+        if given:
+            raise ValueError(f"{', '.join(given)} only apply together with --events")
+    if arguments.item_properties and arguments.format != "retailrocket":
+        raise ValueError("--item-properties is for --format retailrocket")
+    if arguments.buys and arguments.format != "yoochoose":
+        raise ValueError("--buys is for --format yoochoose")
 
 
 def _load_log(arguments: argparse.Namespace):

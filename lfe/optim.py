@@ -41,7 +41,17 @@ def grow_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
             if not state:
                 continue
             for key, value in list(state.items()):
-                if _is_stale_row_state(value, parameter):
+                if not _is_stale_row_state(value, parameter):
+                    continue
+                if value.is_sparse:
+                    # e.g. SGD's momentum for sparse gradients: absent rows are zeros already.
+                    state[key] = torch.sparse_coo_tensor(
+                        value._indices(),
+                        value._values(),
+                        tuple(parameter.shape),
+                        check_invariants=False,  # indices of a smaller table stay in range
+                    )
+                else:
                     fresh = _fresh_value(optimizer, group, key)
                     state[key] = _grow_rows(value, parameter.shape[0], fresh)
 
@@ -49,7 +59,6 @@ def grow_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
 def _is_stale_row_state(value: object, parameter: torch.Tensor) -> bool:
     return (
         isinstance(value, torch.Tensor)
-        and not value.is_sparse
         and value.dim() == parameter.dim()
         and value.dim() >= 1
         and value.shape[1:] == parameter.shape[1:]

@@ -223,3 +223,80 @@ def test_constructor_arguments_are_checked():
         lfe.DynamicEmbedding(2, init="mean")
     with pytest.raises(TypeError, match="dtype"):
         lfe.DynamicEmbedding(2, dtype=torch.int64)
+
+
+def test_sparse_gradients_and_momentum_follow_growth():
+    table = lfe.DynamicEmbedding(3, sparse=True, init=IdValued())
+    optimizer = torch.optim.SGD(table.parameters(), lr=0.1, momentum=0.9)
+    for ids in ([1, 2], [3], [4, 1]):
+        optimizer.zero_grad()
+        table(torch.tensor(ids)).sum().backward()
+        optimizer.step()
+    assert optimizer.state[table.weight]["momentum_buffer"].shape == (4, 3)
+
+    # A gradient accumulated over micro-batches, the second of which adds a row.
+    table.zero_grad()
+    table(torch.tensor([1])).sum().backward()
+    table(torch.tensor([5, 1])).sum().backward()
+    assert table.weight.grad.shape == (5, 3)
+    assert table.weight.grad.to_dense()[0].tolist() == [2.0, 2.0, 2.0]
+
+
+@pytest.mark.parametrize("convert", [lambda m: m.double(), lambda m: m.to(torch.bfloat16)])
+def test_dtype_conversion_keeps_training_across_growth(convert):
+    table = lfe.DynamicEmbedding(2, init=lfe.init.Zeros())
+    table(torch.tensor([1]))
+    convert(table)
+    optimizer = torch.optim.SGD(table.parameters(), lr=1.0)
+    for _ in range(3):
+        optimizer.zero_grad()
+        table(torch.tensor([1])).sum().backward()
+        optimizer.step()
+    trained = table.weight.detach().clone()
+    table(torch.tensor([2]))
+    assert table.weight.dtype == trained.dtype
+    assert torch.equal(table.weight.detach()[:1], trained)
+    assert table.weight.detach()[0].tolist() == [-3.0, -3.0]
+
+
+def test_deepcopy_and_pickle_keep_ids_and_rows(generator):
+    import copy
+    import pickle
+
+    table = lfe.DynamicEmbedding(4)
+    ids = random_ids(generator, 30)
+    table(ids)
+    for clone in (copy.deepcopy(table), pickle.loads(pickle.dumps(table))):
+        assert clone.id_map.backend == table.id_map.backend
+        assert torch.equal(clone.id_map.ids(), table.id_map.ids())
+        assert torch.equal(clone(ids), table(ids))
+        clone(torch.tensor([10**15]))
+        assert clone.num_embeddings == table.num_embeddings + 1
+
+
+def test_extend_is_undone_when_the_initialiser_rejects_side_info():
+    class Picky(IdValued):
+        def observe(self, ids, side_info):
+            raise ValueError("side_info['category'] is not understood")
+
+    table = lfe.DynamicEmbedding(2, init=Picky())
+    table(torch.tensor([1, 2]))
+    weight = table.weight.detach().clone()
+    with pytest.raises(ValueError, match="not understood"):
+        table.extend(torch.tensor([2, 3]), category=["a", "b"])
+    assert table.id_map.ids().tolist() == [1, 2]
+    assert torch.equal(table.weight.detach(), weight)
+
+
+def test_eval_initialisation_does_not_move_the_random_source():
+    def grown(evaluate_first):
+        table = lfe.DynamicEmbedding(3, generator=torch.Generator().manual_seed(5))
+        table(torch.tensor([1, 2, 3]))
+        if evaluate_first:
+            table.eval()
+            table(torch.tensor([77, 78]))
+            table.train()
+        table(torch.tensor([4]))
+        return table.weight.detach()
+
+    assert torch.equal(grown(False), grown(True))

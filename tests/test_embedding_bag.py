@@ -97,3 +97,12 @@ def test_bad_bags_are_clear_errors():
     with pytest.raises(ValueError, match="mode"):
         lfe.DynamicEmbeddingBag(2, mode="median")
     assert bag.num_embeddings == 0
+
+
+def test_padding_id_cannot_be_extended_and_must_be_an_int():
+    bag = lfe.DynamicEmbeddingBag(2, padding_id=-1)
+    with pytest.raises(ValueError, match="padding_id"):
+        bag.extend(torch.tensor([-1, 5]))
+    assert bag.num_embeddings == 0
+    with pytest.raises(TypeError, match="padding_id"):
+        lfe.DynamicEmbeddingBag(2, padding_id=1.5)

@@ -184,3 +184,41 @@ def test_bundled_log_splits_into_periods_with_new_items():
     data = prepare(log, split_periods(log, 5, None), history_length=2)
     new_per_period = [int(data.item_is_new[data.period == p].sum()) for p in range(5)]
     assert all(count > 1000 for count in new_per_period)
+
+
+@pytest.mark.parametrize(
+    ("extra_arguments", "message"),
+    [
+        (["--periods", "2"], "one period"),
+        (["--periods", "1"], "at least 2"),
+        (["--seed", str(2**70)], "seed"),
+        (["--buys", "buys.dat"], "--buys is for --format yoochoose"),
+    ],
+)
+def test_cli_rejects_what_the_data_cannot_support(tmp_path, capsys, extra_arguments, message):
+    path = tmp_path / "same_instant.csv"
+    path.write_text("user,item,time\n1,10,5\n2,11,5\n3,12,5\n1,11,5\n")
+    arguments = ["experiment", "--events", str(path), "--time-unit", "s", "--no-progress"]
+    assert main(arguments + extra_arguments + ["--out", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra_arguments", "message"),
+    [
+        (["--positive-threshold", "4"], "no positive interaction"),
+        (["--strategies", "extend-magic"], "not available"),
+    ],
+)
+def test_cli_rejects_settings_after_loading(tmp_path, capsys, extra_arguments, message):
+    path = tmp_path / "log.csv"
+    path.write_text("user,item,time\n1,10,5\n2,11,6\n3,12,7\n1,11,8\n")
+    arguments = ["experiment", "--events", str(path), "--time-unit", "s", "--periods", "2"]
+    arguments += ["--no-progress", "--out", str(tmp_path / "out")]
+    assert main(arguments + extra_arguments) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_data_options_need_events(capsys):
+    assert main(["experiment", "--format", "yoochoose", "--no-progress"]) == 2
+    assert "--format only apply together with --events" in capsys.readouterr().err

@@ -25,16 +25,29 @@ def split_periods(log: EventLog, periods: int | None, period_by: str | None) -> 
         if period_by not in PERIOD_UNITS:
             raise ValueError(f"period_by must be one of {sorted(PERIOD_UNITS)}, got {period_by!r}")
         calendar = times.dt.tz_localize(None).dt.to_period(PERIOD_UNITS[period_by])
-        return pd.factorize(calendar, sort=True)[0].astype(np.int64)
+        period_of_event = pd.factorize(calendar, sort=True)[0].astype(np.int64)
+        return _at_least_two(period_of_event, f"period_by={period_by!r}")
 
-    if not isinstance(periods, int) or periods < 2:
+    if not isinstance(periods, int) or isinstance(periods, bool) or periods < 2:
         raise ValueError(f"periods must be an int of at least 2, got {periods!r}")
     if len(times) < periods:
         raise ValueError(f"the log has {len(times)} events, fewer than periods={periods}")
     positions = np.arange(len(times))
     boundaries = times.iloc[(positions.size * np.arange(1, periods)) // periods].to_numpy()
-    # An event belongs to the period whose start time it has reached.
-    return np.searchsorted(boundaries, times.to_numpy(), side="right").astype(np.int64)
+    # An event belongs to the period whose start time it has reached. Many events at one
+    # instant can leave a period empty; the remaining periods are renumbered 0, 1, ...
+    period_of_event = np.searchsorted(boundaries, times.to_numpy(), side="right")
+    period_of_event = np.unique(period_of_event, return_inverse=True)[1].astype(np.int64)
+    return _at_least_two(period_of_event, f"periods={periods}")
+
+
+def _at_least_two(period_of_event: np.ndarray, setting: str) -> np.ndarray:
+    if len(period_of_event) == 0 or period_of_event.max() < 1:
+        raise ValueError(
+            f"{setting} puts every event into one period (events at one instant are never "
+            "split); the experiment needs at least two periods"
+        )
+    return period_of_event
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +86,12 @@ def prepare(log: EventLog, period_of_event: np.ndarray, history_length: int) -> 
     items = events["item"].to_numpy()
     padding_id = _unused_id(items)
     positives = log.positives()
+    if not positives.any():
+        threshold = log.positive_threshold
+        raise ValueError(
+            f"the log has no positive interaction (positive_threshold={threshold}, labels "
+            f"from {log.events['label'].min()} to {log.events['label'].max()})"
+        )
     users = events["user"].to_numpy()
     histories = _histories(users, items, history_length, padding_id)
     history_labels = _histories(users, positives.astype(np.int64), history_length, 0)

@@ -148,6 +148,38 @@ class IdMap:
             raise ValueError(f"num_ids must be in [0, {len(self)}], got {num_ids}")
         self._impl.truncate(int(num_ids))
 
+    def to(self, device: torch.device | str) -> IdMap:
+        """This map on `device` (itself if it is already there), with the same rows.
+
+        The backend follows the device: "torch" stays "torch", otherwise the best built
+        backend for the new device is used.
+        """
+        device = _normalized_device(device)
+        if device == self.device:
+            return self
+        backend = "torch" if self.backend == "torch" else None
+        moved = IdMap(device, backend, len(self), max_ids=self.max_ids)
+        moved.load_state_dict(self.state_dict())
+        return moved
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Compiled tables cannot be pickled; their IDs in row order rebuild them exactly.
+        return {
+            "device": self.device,
+            "backend": self.backend,
+            "max_ids": self.max_ids,
+            "ids": self.ids().cpu(),
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.device, self.backend, self.max_ids = (
+            state["device"],
+            state["backend"],
+            state["max_ids"],
+        )
+        self._impl = _make_backend(self.backend, self.device, state["ids"].numel())
+        self._impl.insert(state["ids"].to(self.device))
+
     def state_dict(self) -> dict[str, Any]:
         """`{"ids": int64 tensor of IDs in row order}`; loads on any backend or device."""
         return {"ids": self.ids()}

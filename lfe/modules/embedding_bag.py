@@ -39,11 +39,25 @@ class DynamicEmbeddingBag(DynamicTable):
     ) -> None:
         if mode not in POOLING_MODES:
             raise ValueError(f"mode must be one of {POOLING_MODES}, got {mode!r}")
+        if padding_id is not None and (
+            not isinstance(padding_id, int) or isinstance(padding_id, bool)
+        ):
+            raise TypeError(f"padding_id must be an int or None, got {type(padding_id).__name__}")
         super().__init__(embedding_dim, **kwargs)
         self.mode = mode
         self.padding_id = padding_id
         self.include_last_offset = include_last_offset
         self.sparse = sparse
+
+    def extend(self, ids: torch.Tensor, **side_info) -> torch.Tensor:
+        """As `DynamicTable.extend`; the padding ID is never a catalogue entry."""
+        if self.padding_id is not None and isinstance(ids, torch.Tensor):
+            if bool((ids == self.padding_id).any()):
+                raise ValueError(
+                    f"ids contains the padding_id {self.padding_id}, which marks padding and "
+                    "is never given a row"
+                )
+        return super().extend(ids, **side_info)
 
     def forward(
         self,

@@ -9,6 +9,7 @@ by an extension.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -43,6 +44,11 @@ class DynamicTable(nn.Module):
         max_rows: optional hard limit on the number of rows.
         growth_factor: how much capacity is multiplied by when it runs out.
         generator: random source for initialisers (default: torch's global generator).
+
+    Growth changes the shape of `weight`, and autograd records a parameter's shape when a
+    graph uses it: backpropagate a graph before the table grows again. When one forward
+    looks the table up twice and the second lookup may add IDs, `extend` with all of the
+    batch's IDs first.
     """
 
     def __init__(
@@ -120,9 +126,14 @@ class DynamicTable(nn.Module):
                     f"{ids.numel()}; they must be aligned"
                 )
 
+        old_count = self.num_embeddings
         rows = self._insert(ids, side_info)
         if side_info:
-            self.init.observe(ids, side_info)
+            try:
+                self.init.observe(ids, side_info)
+            except BaseException:
+                self._forget_rows_from(old_count)
+                raise
         return rows
 
     def _insert(self, flat_ids: torch.Tensor, side_info: Mapping[str, Any]) -> torch.Tensor:
@@ -149,6 +160,14 @@ class DynamicTable(nn.Module):
 
         self._use_rows(old_count + new_count)
         return rows
+
+    def _forget_rows_from(self, count: int) -> None:
+        """Undo a completed extension: the map and `weight` end at row `count` again."""
+        self.id_map.truncate(count)
+        self._point_weight_at(self._storage[:count])
+        grad = self.weight.grad
+        if grad is not None and grad.shape[0] > count:
+            self.weight.grad = _resize_rows(grad, count) if grad.is_sparse else grad[:count]
 
     def _view(self, num_rows: int) -> TableView:
         return TableView(self._storage[:num_rows].detach(), self.id_map, self.generator)
@@ -189,10 +208,14 @@ class DynamicTable(nn.Module):
         """Let `weight` cover the first `count` rows of storage (no copy)."""
         self._point_weight_at(self._storage[:count])
         grad = self.weight.grad
-        if grad is not None and not grad.is_sparse and grad.shape[0] < count:
-            padded = grad.new_zeros(count, self.embedding_dim)
-            padded[: grad.shape[0]] = grad
-            self.weight.grad = padded
+        if grad is not None and grad.shape[0] < count:
+            # A gradient accumulated before the growth covers fewer rows; new rows have none.
+            if grad.is_sparse:
+                self.weight.grad = _resize_rows(grad, count)
+            else:
+                padded = grad.new_zeros(count, self.embedding_dim)
+                padded[: grad.shape[0]] = grad
+                self.weight.grad = padded
 
     # ------------------------------------------------------------------------------- lookup
 
@@ -225,9 +248,9 @@ class DynamicTable(nn.Module):
             )
             inverse = torch.zeros_like(inverse)
         else:
-            extra = ops.materialize(
-                self.weight.detach(), self.init.initial_rows(self._view(count), unknown_ids, {})
-            )
+            with self._random_state_kept():
+                initial = self.init.initial_rows(self._view(count), unknown_ids, {})
+            extra = ops.materialize(self.weight.detach(), initial)
         rows = rows.clone()
         rows[is_missing] = count + inverse
 
@@ -237,6 +260,48 @@ class DynamicTable(nn.Module):
         self._reserve_rows(count + extra.shape[0])
         self._storage[count : count + extra.shape[0]] = extra
         return rows, self._storage[: count + extra.shape[0]]
+
+    @contextlib.contextmanager
+    def _random_state_kept(self):
+        """Run an eval-time initialisation without moving the random source on, so that
+        evaluating a model does not change the rows that training later gives new IDs."""
+        if self.generator is not None:
+            state = self.generator.get_state()
+            try:
+                yield
+            finally:
+                self.generator.set_state(state)
+        else:
+            devices = [self.device] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                yield
+
+    # ------------------------------------------------------------------ device and dtype
+
+    def _apply(self, fn, recurse: bool = True):
+        """`.to()`, `.double()`, `.cuda()`, ...: convert the rows and keep the storage in step.
+
+        nn.Module replaces `weight` by a converted copy, which is no longer a view of the
+        storage; the storage is rebuilt around it (with the same spare capacity) and the ID
+        map follows a change of device.
+        """
+        result = super()._apply(fn, recurse)
+        weight = self.weight.data
+        if weight.data_ptr() == self._storage.data_ptr() and weight.dtype == self._storage.dtype:
+            return result
+
+        count = weight.shape[0]
+        storage = torch.empty(
+            max(self.capacity, count), self.embedding_dim, dtype=weight.dtype, device=weight.device
+        )
+        storage[:count] = weight
+        self._storage = storage
+        self.id_map = self.id_map.to(weight.device)
+        if self.generator is not None and self.generator.device != weight.device:
+            seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
+            self.generator = torch.Generator(weight.device).manual_seed(seed)
+        self.weight.data = storage[:count]
+        return result
 
     # ------------------------------------------------------------------------- checkpoints
 
@@ -306,6 +371,17 @@ def _check_initial_rows(initial, count: int, dim: int) -> None:
             f"the initialiser returned rows of shape {tuple(initial.shape)}, expected "
             f"{(count, dim)}"
         )
+
+
+def _resize_rows(sparse_rows: torch.Tensor, count: int) -> torch.Tensor:
+    """A sparse (rows, dim) tensor with the same entries and `count` rows."""
+    sparse_rows = sparse_rows.coalesce()
+    return torch.sparse_coo_tensor(
+        sparse_rows.indices(),
+        sparse_rows.values(),
+        (count, *sparse_rows.shape[1:]),
+        check_invariants=False,  # growing keeps every index in range
+    )
 
 
 def _length(value: Any) -> int:
