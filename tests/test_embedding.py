@@ -189,6 +189,8 @@ def test_bad_input_raises_and_leaves_the_table_unchanged(generator):
         table(torch.tensor([1, 2], device="meta"))
     with pytest.raises(ValueError, match="aligned"):
         table.extend(torch.tensor([7, 8]), category=["x"])
+    with pytest.raises(TypeError, match="'category' must hold one entry per ID"):
+        table.extend(torch.tensor([7]), category=5)
     with pytest.raises(ValueError, match="embedding_dim=3"):
         table.load_state_dict({"weight": torch.zeros(2, 4), "ids": torch.tensor([1, 2])})
     with pytest.raises(ValueError, match="one ID per row"):

@@ -140,12 +140,14 @@ class IdMap:
 
     def reserve(self, num_ids: int) -> None:
         """Make room for `num_ids` IDs, so inserting up to that many never rehashes."""
+        if not _is_int(num_ids) or num_ids < 0:
+            raise ValueError(f"num_ids must be a non-negative int, got {num_ids!r}")
         self._impl.reserve(int(num_ids))
 
     def truncate(self, num_ids: int) -> None:
         """Forget the IDs with rows >= `num_ids`; used to undo an extension that failed."""
-        if not 0 <= num_ids <= len(self):
-            raise ValueError(f"num_ids must be in [0, {len(self)}], got {num_ids}")
+        if not _is_int(num_ids) or not 0 <= num_ids <= len(self):
+            raise ValueError(f"num_ids must be an int in [0, {len(self)}], got {num_ids!r}")
         self._impl.truncate(int(num_ids))
 
     def to(self, device: torch.device | str) -> IdMap:
@@ -199,13 +201,23 @@ class IdMap:
         if len(self) + new_count > self.max_ids:
             raise RuntimeError(
                 f"inserting ids would add {new_count} IDs to a map of {len(self)}, over its "
-                f"max_ids limit of {self.max_ids}; nothing was inserted"
+                f"limit of {self.max_ids} (max_ids, or max_rows of an embedding module); "
+                "nothing was inserted"
             )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _normalized_device(device: torch.device | str | None) -> torch.device:
     """`device` with an explicit index for CUDA, since tensors always report one."""
     device = torch.device(device if device is not None else "cpu")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"device {device} was asked for, but torch has no usable CUDA device (torch "
+            f"{torch.__version__}, CUDA build: {torch.version.cuda is not None})"
+        )
     if device.type == "cuda" and device.index is None:
         return torch.device("cuda", torch.cuda.current_device())
     return device

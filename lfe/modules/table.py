@@ -120,7 +120,7 @@ class DynamicTable(nn.Module):
         if ids.dim() != 1:
             raise ValueError(f"ids must be 1-D for extend, got shape {tuple(ids.shape)}")
         for key, value in side_info.items():
-            if _length(value) != ids.numel():
+            if _length(value, key) != ids.numel():
                 raise ValueError(
                     f"side information {key!r} has {_length(value)} entries but ids has "
                     f"{ids.numel()}; they must be aligned"
@@ -384,9 +384,14 @@ def _resize_rows(sparse_rows: torch.Tensor, count: int) -> torch.Tensor:
     )
 
 
-def _length(value: Any) -> int:
+def _length(value: Any, key: str = "side information") -> int:
     if isinstance(value, torch.Tensor | np.ndarray):
         return value.shape[0] if value.ndim else 1
+    if not hasattr(value, "__len__") or isinstance(value, str):
+        raise TypeError(
+            f"side information {key!r} must hold one entry per ID (a list, array, Series or "
+            f"tensor), got {type(value).__name__}"
+        )
     return len(value)
 
 
