@@ -237,6 +237,31 @@ def test_bad_capacity_is_rejected(capacity):
         IdMap(capacity=capacity)
 
 
+HOST_BACKENDS = [b for b in BACKENDS if b.values[0] != "cuda"]
+
+
+# Hints like these once wrapped the C++ table's size in bytes around to 0, and the process
+# crashed writing past the tiny allocation.
+@pytest.mark.parametrize("backend", HOST_BACKENDS)
+@pytest.mark.parametrize("capacity", [2**57, 2**58, 2**59, 2**60, 2**61, 2**62, MAX_ID])
+def test_capacity_beyond_memory_raises_naming_capacity(backend, capacity):
+    with pytest.raises((MemoryError, ValueError), match="capacity"):
+        make_map(backend, capacity=capacity)
+
+
+@pytest.mark.parametrize("backend", HOST_BACKENDS)
+@pytest.mark.parametrize("num_ids", [2**59, 2**61, MAX_ID])
+def test_reserve_beyond_memory_raises_naming_num_ids_and_changes_nothing(backend, num_ids):
+    id_map = make_map(backend)
+    id_map.insert(as_tensor([7, 8, 9], backend))
+
+    with pytest.raises((MemoryError, ValueError), match="num_ids"):
+        id_map.reserve(num_ids)
+
+    assert snapshot(id_map) == (3, [7, 8, 9])
+    assert id_map.insert(as_tensor([9, 10], backend)).tolist() == [2, 3]
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_capacity_is_only_a_hint(backend):
     id_map = make_map(backend, capacity=4)

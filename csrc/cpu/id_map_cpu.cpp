@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdlib>
+#include <limits>
 #include <mutex>
 #include <new>
 #include <stdexcept>
@@ -31,6 +33,33 @@ constexpr int64_t kParallelLookupThreshold = int64_t{1} << 15;
 
 constexpr int64_t kMinSlotCount = 16;
 constexpr size_t kHugePageBytes = size_t{2} << 20;
+
+// The most slots one array may hold: its size in bytes must fit in ptrdiff_t, or the byte count
+// wraps around and a tiny allocation is taken for a huge one.
+constexpr int64_t kMaxSlotArrayCount =
+    static_cast<int64_t>(std::numeric_limits<std::ptrdiff_t>::max() / sizeof(Slot));
+
+constexpr int64_t largest_power_of_two_at_most(int64_t value) {
+  int64_t power = 1;
+  while (power <= value / 2) {
+    power *= 2;
+  }
+  return power;
+}
+
+// Slot counts are powers of two, so this is the largest a table can have.
+constexpr int64_t kMaxSlotCount = largest_power_of_two_at_most(kMaxSlotArrayCount);
+static_assert(kMaxSlotCount >= kMinSlotCount, "the smallest table must be addressable");
+
+// std::bad_alloc with a message: pybind11 raises it as a MemoryError that says what failed.
+class AllocationError : public std::bad_alloc {
+ public:
+  explicit AllocationError(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
 
 inline void prefetch_slot(const Slot* slot) {
 #if defined(__GNUC__) || defined(__clang__)
@@ -107,12 +136,19 @@ int64_t parallel_sum_over(int64_t count, Body body) {
 // SlotArray
 
 SlotArray::SlotArray(int64_t count) : count_(count) {
+  if (count < 0 || count > kMaxSlotArrayCount) {
+    throw std::length_error("a slot array of " + std::to_string(count) + " slots of " +
+                            std::to_string(sizeof(Slot)) + " bytes cannot be addressed");
+  }
+
+  // No overflow: bytes <= PTRDIFF_MAX, so rounding up to 2 MiB still fits in size_t.
   const size_t bytes = static_cast<size_t>(count) * sizeof(Slot);
   const size_t alignment = bytes >= kHugePageBytes ? kHugePageBytes : alignof(Slot);
   const size_t rounded = (bytes + alignment - 1) / alignment * alignment;
   slots_ = static_cast<Slot*>(std::aligned_alloc(alignment, rounded));
   if (slots_ == nullptr) {
-    throw std::bad_alloc();
+    throw AllocationError("could not allocate " + std::to_string(rounded) + " bytes for " +
+                          std::to_string(count) + " hash-table slots");
   }
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (alignment == kHugePageBytes) {
@@ -159,20 +195,40 @@ CpuIdMap::CpuIdMap(int64_t capacity_hint, double max_load_factor)
                                 std::to_string(capacity_hint));
   }
 
-  slots_ = SlotArray(slot_count_for(capacity_hint));
+  const int64_t slot_count = slot_count_for(capacity_hint, "capacity_hint");
+  try {
+    slots_ = SlotArray(slot_count);
+    ids_by_row_.reserve(static_cast<size_t>(capacity_hint));
+  } catch (const std::bad_alloc&) {
+    throw AllocationError("capacity_hint " + std::to_string(capacity_hint) + " needs " +
+                          std::to_string(slot_count) + " slots of " +
+                          std::to_string(sizeof(Slot)) +
+                          " bytes, which could not be allocated; a smaller hint will do, the "
+                          "table grows as needed");
+  }
   mask_ = static_cast<uint64_t>(slots_.size() - 1);
-  ids_by_row_.reserve(static_cast<size_t>(capacity_hint));
 }
 
-int64_t CpuIdMap::slot_count_for(int64_t num_ids) const {
-  const double wanted = std::ceil(static_cast<double>(num_ids) / max_load_factor_);
-  if (wanted > static_cast<double>(int64_t{1} << 62)) {
-    throw std::invalid_argument("cannot hold " + std::to_string(num_ids) + " IDs in one table");
+bool CpuIdMap::fits(int64_t num_ids, int64_t slot_count) const {
+  // slot_count is a power of two, so the product is exact; dividing num_ids by the load factor
+  // instead would round away the difference between 2**57 and 2**57 + 1 IDs.
+  const double most_ids = std::floor(static_cast<double>(slot_count) * max_load_factor_);
+  // Strictly more slots than IDs, so every probe sequence reaches an empty slot.
+  return slot_count > num_ids && num_ids <= static_cast<int64_t>(most_ids);
+}
+
+int64_t CpuIdMap::slot_count_for(int64_t num_ids, const char* what) const {
+  if (!fits(num_ids, kMaxSlotCount)) {
+    throw std::invalid_argument(
+        std::string(what) + " " + std::to_string(num_ids) + " is too large: at max_load_factor " +
+        std::to_string(max_load_factor_) + " that many IDs need more than " +
+        std::to_string(kMaxSlotCount) + " slots of " + std::to_string(sizeof(Slot)) +
+        " bytes, the most one table can address");
   }
 
+  // Stops at kMaxSlotCount at the latest, so the doubling cannot overflow.
   int64_t slot_count = kMinSlotCount;
-  // Strictly more slots than IDs, so every probe sequence reaches an empty slot.
-  while (static_cast<double>(slot_count) < wanted || slot_count <= num_ids) {
+  while (!fits(num_ids, slot_count)) {
     slot_count *= 2;
   }
   return slot_count;
@@ -241,7 +297,7 @@ void CpuIdMap::insert(const int64_t* ids, int64_t count, int64_t* rows) {
   // Fast path: even if every ID is new the table stays within its load factor, so one
   // find-or-place pass does it all.
   const int64_t size_before = static_cast<int64_t>(ids_by_row_.size());
-  if (slot_count_for(size_before + count) <= slots_.size()) {
+  if (fits(size_before + count, slots_.size())) {
     reserve_row_order(size_before + count);
     place_in_order(ids, nullptr, count, rows);
     return;
@@ -264,8 +320,10 @@ void CpuIdMap::insert(const int64_t* ids, int64_t count, int64_t* rows) {
   }
 
   // Allocate before anything changes, so that the placement below cannot fail halfway.
-  reserve_row_order(size_before + missing);
-  reserve_unlocked(size_before + missing);
+  const int64_t size_after = size_before + missing;
+  const int64_t slot_count = slot_count_for(size_after, "the number of IDs after this insert");
+  reserve_row_order(size_after);
+  grow_to(slot_count);
 
   place_in_order(ids, missing < count ? missing_positions.data() : nullptr, missing, rows);
 }
@@ -296,7 +354,8 @@ void CpuIdMap::reserve_row_order(int64_t num_ids) {
   // Geometric, so that a stream of small inserts copies the row-order array O(1) times per ID.
   const size_t wanted = static_cast<size_t>(num_ids);
   if (wanted > ids_by_row_.capacity()) {
-    ids_by_row_.reserve(std::max(wanted, 2 * ids_by_row_.capacity()));
+    const size_t doubled = std::min(2 * ids_by_row_.capacity(), ids_by_row_.max_size());
+    ids_by_row_.reserve(std::max(wanted, doubled));
   }
 }
 
@@ -305,12 +364,13 @@ void CpuIdMap::reserve(int64_t num_ids) {
   if (num_ids < 0) {
     throw std::invalid_argument("num_ids must be >= 0, got " + std::to_string(num_ids));
   }
+
+  const int64_t slot_count = slot_count_for(num_ids, "num_ids");
   reserve_row_order(num_ids);
-  reserve_unlocked(num_ids);
+  grow_to(slot_count);
 }
 
-void CpuIdMap::reserve_unlocked(int64_t num_ids) {
-  const int64_t slot_count = slot_count_for(num_ids);
+void CpuIdMap::grow_to(int64_t slot_count) {
   if (slot_count <= slots_.size()) {
     return;
   }

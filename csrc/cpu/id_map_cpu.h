@@ -23,6 +23,8 @@ namespace lfe {
 class SlotArray {
  public:
   SlotArray() = default;
+  // Throws std::length_error when `count` slots cannot be addressed, std::bad_alloc when they
+  // cannot be allocated.
   explicit SlotArray(int64_t count);
   ~SlotArray();
   SlotArray(SlotArray&& other) noexcept;
@@ -55,7 +57,8 @@ class CpuIdMap {
   static constexpr double kDefaultMaxLoadFactor = 0.5;
 
   // `capacity_hint` IDs fit without growth. `max_load_factor` (in (0, 1)) bounds the fraction
-  // of occupied slots; lower means shorter probes and more memory.
+  // of occupied slots; lower means shorter probes and more memory. A hint too large for any
+  // addressable table throws std::invalid_argument; one that cannot be allocated, std::bad_alloc.
   explicit CpuIdMap(int64_t capacity_hint = 0, double max_load_factor = kDefaultMaxLoadFactor);
 
   CpuIdMap(const CpuIdMap&) = delete;
@@ -83,7 +86,8 @@ class CpuIdMap {
   // Copy the IDs of rows 0 .. min(size(), max_count) - 1 into `ids`; returns how many.
   int64_t copy_ids(int64_t* ids, int64_t max_count) const;
 
-  // Grow so that `num_ids` IDs fit without further growth. Never shrinks.
+  // Grow so that `num_ids` IDs fit without further growth. Never shrinks. Throws
+  // std::invalid_argument, changing nothing, if no addressable table holds that many.
   void reserve(int64_t num_ids);
 
   // Forget every ID whose row is >= `num_ids`. Keeps the slot count.
@@ -94,9 +98,14 @@ class CpuIdMap {
   double mean_probe_length(const int64_t* ids, int64_t count) const;
 
  private:
-  int64_t slot_count_for(int64_t num_ids) const;
+  // Whether `num_ids` IDs fit in `slot_count` slots within the load factor.
+  bool fits(int64_t num_ids, int64_t slot_count) const;
+  // The fewest slots (a power of two) that hold `num_ids` IDs; throws std::invalid_argument,
+  // naming the argument `what`, when no addressable table is that large.
+  int64_t slot_count_for(int64_t num_ids, const char* what) const;
   int64_t lookup_unlocked(const int64_t* ids, int64_t count, int64_t* rows) const;
-  void reserve_unlocked(int64_t num_ids);
+  // Rehash into `slot_count` slots if that is more than now; the row order must have room.
+  void grow_to(int64_t slot_count);
   void reserve_row_order(int64_t num_ids);
   // Find or add ids[positions[j]] for j in [0, count) (positions null: j itself), in order,
   // writing rows[positions[j]]. The caller has reserved room for every one to be new.

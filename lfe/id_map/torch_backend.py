@@ -11,6 +11,28 @@ import torch
 
 from lfe._ids import first_occurrence_unique
 
+_ID_BYTES = 8
+_MAX_IDS = (2**63 - 1) // _ID_BYTES  # beyond this the byte size of the array overflows int64
+
+
+def _empty_ids(count: int, device: torch.device, argument: str) -> torch.Tensor:
+    """An uninitialised int64 tensor of `count` IDs on `device`.
+
+    Raises ValueError when no tensor can have that many elements, and MemoryError when the
+    allocation fails; both name `argument`, the caller's parameter that asked for `count`.
+    """
+    if count > _MAX_IDS:
+        raise ValueError(
+            f"{argument}={count} is too large: {count} int64 IDs need 2**63 bytes or more"
+        )
+    try:
+        return torch.empty(count, dtype=torch.int64, device=device)
+    except RuntimeError as error:  # torch.OutOfMemoryError on CUDA is a RuntimeError too
+        raise MemoryError(
+            f"{argument}={count} needs {count * _ID_BYTES} bytes of IDs on {device}, which "
+            f"could not be allocated; pass a smaller {argument}"
+        ) from error
+
 
 class TorchIdMapBackend:
     name = "torch"
@@ -19,7 +41,7 @@ class TorchIdMapBackend:
         self.device = device
         self._size = 0
         # IDs in row order, with spare room so that appends are amortised O(k).
-        self._ids_by_row = torch.empty(max(capacity, 16), dtype=torch.int64, device=device)
+        self._ids_by_row = _empty_ids(max(capacity, 16), device, "capacity")
         self._sorted_keys = torch.empty(0, dtype=torch.int64, device=device)
         self._sorted_rows = torch.empty(0, dtype=torch.int64, device=device)
 
@@ -34,7 +56,7 @@ class TorchIdMapBackend:
 
     def reserve(self, num_ids: int) -> None:
         if num_ids > self._ids_by_row.numel():
-            grown = torch.empty(num_ids, dtype=torch.int64, device=self.device)
+            grown = _empty_ids(num_ids, self.device, "num_ids")
             grown[: self._size] = self._ids_by_row[: self._size]
             self._ids_by_row = grown
 

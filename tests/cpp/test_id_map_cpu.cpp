@@ -3,9 +3,11 @@
 
 #include <cstdint>
 #include <limits>
+#include <new>
 #include <numeric>
 #include <random>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -226,6 +228,58 @@ TEST(CpuIdMap, RejectsBadConstructionArguments) {
   EXPECT_THROW(CpuIdMap(0, 1.0), std::invalid_argument);
   EXPECT_THROW(CpuIdMap(0, 0.0), std::invalid_argument);
   EXPECT_THROW(CpuIdMap(-1), std::invalid_argument);
+}
+
+// Slot counts whose size in bytes wraps around size_t once gave a tiny allocation that clear()
+// then overran; they must be refused before anything is allocated.
+TEST(CpuIdMap, CapacityHintsBeyondAddressableMemoryAreRejected) {
+  const int64_t max_id = std::numeric_limits<int64_t>::max();
+  for (const int64_t hint : {int64_t{1} << 58, int64_t{1} << 59, int64_t{1} << 60,
+                             int64_t{1} << 61, int64_t{1} << 62, max_id}) {
+    try {
+      CpuIdMap table(hint);
+      ADD_FAILURE() << "capacity_hint " << hint << " was accepted";
+    } catch (const std::invalid_argument& error) {
+      EXPECT_NE(std::string(error.what()).find("capacity_hint"), std::string::npos)
+          << error.what();
+    }
+  }
+  // One ID past the 2**57 that the largest table (2**58 slots) holds at load factor 0.5.
+  EXPECT_THROW(CpuIdMap((int64_t{1} << 57) + 1), std::invalid_argument);
+  EXPECT_THROW(CpuIdMap((int64_t{1} << 58) - (int64_t{1} << 54), 0.9), std::invalid_argument);
+}
+
+TEST(CpuIdMap, AddressableButUnallocatableCapacityHintThrowsBadAlloc) {
+  // 2**58 slots of 16 bytes: 4 EiB, a valid size that no machine can provide.
+  try {
+    CpuIdMap table(int64_t{1} << 57);
+    ADD_FAILURE() << "a 4 EiB table was allocated";
+  } catch (const std::bad_alloc& error) {
+    EXPECT_NE(std::string(error.what()).find("capacity_hint"), std::string::npos)
+        << error.what();
+  }
+}
+
+TEST(CpuIdMap, ReserveBeyondAddressableMemoryThrowsAndChangesNothing) {
+  CpuIdMap table;
+  insert_all(table, {7, 8, 9});
+  const int64_t capacity = table.capacity();
+
+  for (const int64_t num_ids : {int64_t{1} << 59, int64_t{1} << 61,
+                                std::numeric_limits<int64_t>::max()}) {
+    EXPECT_THROW(table.reserve(num_ids), std::invalid_argument);
+  }
+
+  EXPECT_EQ(table.capacity(), capacity);
+  EXPECT_EQ(exported_ids(table), (std::vector<int64_t>{7, 8, 9}));
+  EXPECT_EQ(lookup_all(table, {9, 8, 7}), (std::vector<int64_t>{2, 1, 0}));
+}
+
+TEST(SlotArray, CountsWhoseByteSizeOverflowAreRejected) {
+  const int64_t max_count = std::numeric_limits<int64_t>::max();
+  for (const int64_t count : {int64_t{-1}, int64_t{1} << 59, int64_t{1} << 60, max_count}) {
+    EXPECT_THROW(SlotArray slots(count), std::length_error) << count;
+  }
 }
 
 }  // namespace
