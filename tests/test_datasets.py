@@ -152,6 +152,25 @@ def test_load_events_formats(tmp_path, file_name):
     assert log.num_users == 3 and log.num_items == 3
 
 
+def test_parquet_list_attributes_are_multi_valued(tmp_path):
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "log.parquet"
+    pd.DataFrame(
+        {
+            "user": [1, 1, 2, 2, 3, 3],
+            "item": [1, 2, 3, 4, 5, 1],
+            "time": [1_700_000_000 + second for second in range(6)],
+            "g": [["x"], [], None, ["c|d", " e ", None], ["", None], ["a", "b", "a"]],
+        }
+    ).to_parquet(path, index=False)
+
+    log = load_events(path, attributes=["g"])
+
+    # Elements are the values, never split on the separator; lists that are empty or hold
+    # nothing but blanks count as missing, so items 2, 3 and 5 have none.
+    assert log.item_attributes["g"].to_dict() == {1: ("a", "b"), 4: ("c|d", "e")}
+
+
 def test_string_ids_are_stable():
     # Pinned values: raw IDs must not change between versions, or checkpoints break.
     assert string_id("abc") == 6455300059550759896
@@ -276,6 +295,29 @@ def test_load_events_missing_file_and_unknown_format(tmp_path):
     path = tmp_path / "log.json"
     path.write_text("{}")
     with pytest.raises(ValueError, match=r"path: unknown file format .*\.csv, \.csv\.gz"):
+        load_events(path)
+
+
+def test_load_events_names_the_file_it_cannot_read(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("user,item,time\nJürgen,2,2024-01-01\n".encode("latin-1"))
+    with pytest.raises(
+        ValueError, match=r"path: cannot read .*latin1\.csv' as CSV; expected UTF-8"
+    ) as info:
+        load_events(path)
+    assert isinstance(info.value.__cause__, UnicodeDecodeError)
+
+    path = tmp_path / "events.parquet"
+    path.write_text("user,item,time\n1,2,2024-01-01\n")
+    with pytest.raises(
+        ValueError, match=r"path: cannot read .*events\.parquet' as Parquet; expected a Parquet"
+    ) as info:
+        load_events(path)
+    assert "magic bytes" in str(info.value.__cause__)
+
+    path = tmp_path / "plain.csv.gz"
+    path.write_text("user,item,time\n1,2,2024-01-01\n")
+    with pytest.raises(ValueError, match=r"plain\.csv\.gz' as CSV; expected a gzip-compressed"):
         load_events(path)
 
 

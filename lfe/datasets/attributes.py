@@ -31,7 +31,9 @@ def item_attribute(
     Args:
         item_ids: int64 `[rows]`, the item of each row.
         raw_values: `[rows]`, the attribute on that row: a str (split on `separator` into
-            several values unless `separator` is None), a number, or missing.
+            several values unless `separator` is None), a number, a list-like (list, tuple or
+            numpy array, as Parquet list columns give; its elements are the values, never
+            split; empty means missing), or missing.
         keep: "last" takes each item's last row with a non-missing value (rows in time
             order: its latest value); "all" takes every distinct value of all its rows.
         ignore: values that mean "unknown" and are dropped (e.g. "0", "(no genres listed)").
@@ -48,7 +50,7 @@ def item_attribute(
     rows = pd.DataFrame(
         {
             "item": np.asarray(item_ids, dtype=np.int64),
-            "value": pd.Series(raw_values).reset_index(drop=True),
+            "value": _lists_as_tuples(pd.Series(raw_values).reset_index(drop=True)),
         }
     )
     rows = rows.dropna(subset=["value"])
@@ -56,16 +58,54 @@ def item_attribute(
         rows = rows.drop_duplicates("item", keep="last")
     else:
         rows = rows.drop_duplicates(["item", "value"], keep="first")
-    rows["value"] = values_as_text(rows["value"])
 
-    if separator is not None:
-        rows["value"] = rows["value"].str.split(separator, regex=False)
-        rows = rows.explode("value")
+    listed = rows["value"].map(lambda value: isinstance(value, tuple)).to_numpy(dtype=bool)
+    if listed.any():
+        rows = pd.concat([_text_values(rows[~listed], separator), _list_elements(rows[listed])])
+        rows = rows.sort_index(kind="stable")  # back to row order, elements in list order
+    else:
+        rows = _text_values(rows, separator)
     rows["value"] = rows["value"].str.strip()
     rows = rows[(rows["value"] != "") & ~rows["value"].isin(list(ignore))]
     rows = rows.drop_duplicates(["item", "value"])
 
     return _tuples_by_item(rows["item"].to_numpy(), rows["value"].tolist())
+
+
+def _lists_as_tuples(values: pd.Series) -> pd.Series:
+    """List-like cells as tuples of their non-missing elements, or None when none are left.
+
+    Tuples are hashable, so such rows deduplicate like scalar ones.
+    """
+    if values.dtype != object or pd.api.types.infer_dtype(values, skipna=True) == "string":
+        return values
+
+    def as_tuple(value):
+        if not isinstance(value, (list, tuple, np.ndarray)):
+            return value
+        elements = tuple(
+            element
+            for element in value
+            if not (pd.api.types.is_scalar(element) and pd.isna(element))
+        )
+        return elements or None
+
+    return values.map(as_tuple)
+
+
+def _text_values(rows: pd.DataFrame, separator: str | None) -> pd.DataFrame:
+    """Rows of scalar values as text, split on `separator`: one row per value."""
+    rows = rows.assign(value=values_as_text(rows["value"]))
+    if separator is not None:
+        rows["value"] = rows["value"].str.split(separator, regex=False)
+        rows = rows.explode("value")
+    return rows
+
+
+def _list_elements(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows of tuple values exploded, one row per element, as text."""
+    rows = rows.explode("value")
+    return rows.assign(value=values_as_text(rows["value"].infer_objects()))
 
 
 def _tuples_by_item(item_ids: np.ndarray, values: list[str]) -> pd.Series:

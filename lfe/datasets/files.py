@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 import os
 import pathlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -18,7 +20,12 @@ logger = logging.getLogger(__name__)
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
+# What pandas raises for a file that is no readable CSV: bytes that are not UTF-8, rows that
+# do not parse, or a .csv.gz that is not gzip.
+CSV_READ_ERRORS = (UnicodeDecodeError, pd.errors.ParserError, gzip.BadGzipFile)
+
 PathLike = str | os.PathLike
+T = TypeVar("T")
 
 
 def table_format(path: pathlib.Path, argument: str) -> str:
@@ -45,22 +52,61 @@ def existing_file(path: PathLike, argument: str) -> pathlib.Path:
 def table_columns(path: pathlib.Path, argument: str) -> list[str]:
     """The column names of a CSV or Parquet file, read without reading its rows."""
     if table_format(path, argument) == "parquet":
-        return list(_parquet_module(argument).read_schema(path).names)
+        return list(_read_parquet(path, argument, lambda parquet: parquet.read_schema(path).names))
     try:
         return list(pd.read_csv(path, nrows=0).columns)
     except pd.errors.EmptyDataError as error:
         raise ValueError(f"{argument}: the file {str(path)!r} is empty (no header)") from error
+    except CSV_READ_ERRORS as error:
+        raise _not_csv(path, argument, error) from error
 
 
 def read_table(path: pathlib.Path, argument: str, columns: Sequence[str]) -> pd.DataFrame:
-    """Read `columns` of a CSV or Parquet file; raises `ValueError` if it has no rows."""
+    """Read `columns` of a CSV or Parquet file; raises `ValueError` if it has no rows.
+
+    A file that cannot be read in the format its name says (not UTF-8 text, malformed CSV,
+    not Parquet) raises `ValueError` naming `argument` and the file, caused by the reader's
+    own error.
+    """
     if table_format(path, argument) == "parquet":
-        table = _parquet_module(argument).read_table(path, columns=list(columns)).to_pandas()
+        table = _read_parquet(
+            path, argument, lambda parquet: parquet.read_table(path, columns=list(columns))
+        ).to_pandas()
     else:
-        table = pd.read_csv(path, usecols=list(columns))
+        try:
+            table = pd.read_csv(path, usecols=list(columns))
+        except CSV_READ_ERRORS as error:
+            raise _not_csv(path, argument, error) from error
     if table.empty:
         raise ValueError(f"{argument}: the file {str(path)!r} has a header but no rows")
     return table
+
+
+def _not_csv(path: pathlib.Path, argument: str, error: Exception) -> ValueError:
+    if isinstance(error, UnicodeDecodeError):
+        expected = "UTF-8 text"
+    elif isinstance(error, gzip.BadGzipFile):
+        expected = "a gzip-compressed CSV file"
+    else:
+        expected = "a CSV file with a header row and the same number of fields in every row"
+    return ValueError(
+        f"{argument}: cannot read {str(path)!r} as CSV; expected {expected}, but reading it "
+        f"failed with: {error}"
+    )
+
+
+def _read_parquet(path: pathlib.Path, argument: str, read: Callable[[Any], T]) -> T:
+    """`read(pyarrow.parquet)`, with pyarrow's errors raised as a `ValueError` naming the file."""
+    parquet = _parquet_module(argument)
+    import pyarrow  # importable: _parquet_module has just imported pyarrow.parquet
+
+    try:
+        return read(parquet)
+    except pyarrow.ArrowException as error:
+        raise ValueError(
+            f"{argument}: cannot read {str(path)!r} as Parquet; expected a Parquet file (its "
+            f"name says so), but reading it failed with: {error}"
+        ) from error
 
 
 def _parquet_module(argument: str):
@@ -114,9 +160,10 @@ def load_events(
 
     Raises:
         FileNotFoundError: `path` is no file.
-        ValueError: unknown suffix, empty file or no rows, a column that is missing (the
-            message lists the available ones), unparseable times, non-numeric labels,
-            missing or non-integer IDs.
+        ValueError: unknown suffix, a file that cannot be read in the format its suffix
+            names (not UTF-8, malformed CSV, not Parquet), empty file or no rows, a column
+            that is missing (the message lists the available ones), unparseable times,
+            non-numeric labels, missing or non-integer IDs.
         TypeError: ID or time columns of a type that cannot hold IDs or times.
     """
     path = existing_file(path, "path")
