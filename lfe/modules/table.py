@@ -12,10 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -23,6 +22,7 @@ from lfe import ops
 from lfe._ids import as_ids
 from lfe.id_map import IdMap
 from lfe.init.base import Initializer, TableView
+from lfe.modules.side_info import select_side_info, side_info_length
 from lfe.optim import mark_growable
 
 logger = logging.getLogger(__name__)
@@ -120,9 +120,9 @@ class DynamicTable(nn.Module):
         if ids.dim() != 1:
             raise ValueError(f"ids must be 1-D for extend, got shape {tuple(ids.shape)}")
         for key, value in side_info.items():
-            if _length(value, key) != ids.numel():
+            if side_info_length(value, key) != ids.numel():
                 raise ValueError(
-                    f"side information {key!r} has {_length(value)} entries but ids has "
+                    f"side information {key!r} has {side_info_length(value)} entries but ids has "
                     f"{ids.numel()}; they must be aligned"
                 )
 
@@ -148,7 +148,7 @@ class DynamicTable(nn.Module):
             is_new = rows >= old_count
             new_ids = torch.empty(new_count, dtype=torch.int64, device=self.device)
             new_ids[rows[is_new] - old_count] = flat_ids[is_new]
-            new_side_info = _select_side_info(side_info, rows, is_new, old_count, new_count)
+            new_side_info = select_side_info(side_info, rows, is_new, old_count, new_count)
 
             initial = self.init.initial_rows(self._view(old_count), new_ids, new_side_info)
             _check_initial_rows(initial, new_count, self.embedding_dim)
@@ -382,44 +382,3 @@ def _resize_rows(sparse_rows: torch.Tensor, count: int) -> torch.Tensor:
         (count, *sparse_rows.shape[1:]),
         check_invariants=False,  # growing keeps every index in range
     )
-
-
-def _length(value: Any, key: str = "side information") -> int:
-    if isinstance(value, torch.Tensor | np.ndarray):
-        return value.shape[0] if value.ndim else 1
-    if not hasattr(value, "__len__") or isinstance(value, str):
-        raise TypeError(
-            f"side information {key!r} must hold one entry per ID (a list, array, Series or "
-            f"tensor), got {type(value).__name__}"
-        )
-    return len(value)
-
-
-def _select_side_info(
-    side_info: Mapping[str, Any],
-    rows: torch.Tensor,
-    is_new: torch.Tensor,
-    old_count: int,
-    new_count: int,
-) -> dict[str, Any]:
-    """Side information of the new IDs, in row order (one entry per new row)."""
-    if not side_info:
-        return {}
-    # Position in the input of the first occurrence of each new row.
-    positions = torch.full((new_count,), rows.numel(), dtype=torch.int64, device=rows.device)
-    candidates = torch.nonzero(is_new).squeeze(1)
-    positions.scatter_reduce_(0, rows[is_new] - old_count, candidates, reduce="amin")
-    index = positions.cpu().numpy()
-    return {key: _take(value, positions, index) for key, value in side_info.items()}
-
-
-def _take(value: Any, positions: torch.Tensor, index: np.ndarray) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value[positions.to(value.device)]
-    if isinstance(value, np.ndarray):
-        return value[index]
-    if hasattr(value, "iloc"):
-        return value.iloc[index]
-    if isinstance(value, Sequence):
-        return [value[i] for i in index.tolist()]
-    raise TypeError(f"side information of type {type(value).__name__} cannot be indexed")
