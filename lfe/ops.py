@@ -178,22 +178,24 @@ def segment_mean(weight: torch.Tensor, recipe: SegmentMean) -> torch.Tensor:
     if uses_triton(weight):
         return _segment_mean_triton(weight, recipe, out=None)
 
+    # Accumulate in float32 (float64 for float64 tables), as the Triton kernel does.
+    accumulate = torch.float64 if weight.dtype == torch.float64 else torch.float32
     k = recipe.num_new_rows
     counts = recipe.indptr[1:] - recipe.indptr[:-1]
     segment_of = torch.repeat_interleave(torch.arange(k, device=weight.device), counts)
-    gathered = weight.detach()[recipe.indices].to(torch.float32)
+    gathered = weight.detach()[recipe.indices].to(accumulate)
     if recipe.weights is None:
-        weights = torch.ones(recipe.indices.numel(), device=weight.device)
+        weights = torch.ones(recipe.indices.numel(), dtype=accumulate, device=weight.device)
     else:
-        weights = recipe.weights.to(torch.float32)
+        weights = recipe.weights.to(accumulate)
 
-    totals = torch.zeros(k, weight.shape[1], dtype=torch.float32, device=weight.device)
+    totals = torch.zeros(k, weight.shape[1], dtype=accumulate, device=weight.device)
     totals.index_add_(0, segment_of, gathered * weights[:, None])
-    weight_sums = torch.zeros(k, dtype=torch.float32, device=weight.device)
+    weight_sums = torch.zeros(k, dtype=accumulate, device=weight.device)
     weight_sums.index_add_(0, segment_of, weights)
     means = totals / torch.where(weight_sums == 0, 1.0, weight_sums)[:, None]
     if recipe.noise is not None:
-        means += recipe.noise.to(torch.float32)
+        means += recipe.noise.to(accumulate)
     return means.to(weight.dtype)
 
 
