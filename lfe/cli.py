@@ -99,6 +99,10 @@ def _experiment(arguments: argparse.Namespace) -> int:
         _check_data_options(arguments)
         if arguments.out.exists() and not arguments.out.is_dir():
             raise ValueError(f"--out {arguments.out} exists and is not a folder")
+        try:
+            arguments.out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ValueError(f"--out {arguments.out} cannot be created: {error}") from error
         log = _load_log(arguments)
         config = ExperimentConfig(
             periods=arguments.periods,
@@ -140,20 +144,33 @@ def _experiment(arguments: argparse.Namespace) -> int:
 
 def _check_data_options(arguments: argparse.Namespace) -> None:
     """Reject option combinations that would otherwise be silently ignored."""
+    column_options = [
+        ("--user-column", arguments.user_column != "user"),
+        ("--item-column", arguments.item_column != "item"),
+        ("--time-column", arguments.time_column != "time"),
+        ("--label-column", arguments.label_column),
+        ("--time-unit", arguments.time_unit),
+        ("--attribute", arguments.attribute),
+    ]
     if arguments.events is None:
-        given = [
-            name
-            for name, value in (
-                ("--format", arguments.format != "events"),
-                ("--item-properties", arguments.item_properties),
-                ("--buys", arguments.buys),
-                ("--label-column", arguments.label_column),
-                ("--attribute", arguments.attribute),
-            )
-            if value
+        given = column_options + [
+            ("--format", arguments.format != "events"),
+            ("--item-properties", arguments.item_properties),
+            ("--buys", arguments.buys),
+            ("--positive-threshold", arguments.positive_threshold is not None),
         ]
-        if given:
-            raise ValueError(f"{', '.join(given)} only apply together with --events")
+        named = [name for name, value in given if value]
+        if named:
+            raise ValueError(f"{', '.join(named)} only apply together with --events")
+        return
+    if arguments.format != "events":
+        named = [name for name, value in column_options if value]
+        if named:
+            raise ValueError(
+                f"{', '.join(named)} describe a log of --format events, not {arguments.format}"
+            )
+    elif arguments.positive_threshold is not None and arguments.label_column is None:
+        raise ValueError("--positive-threshold needs --label-column (the labels it applies to)")
     if arguments.item_properties and arguments.format != "retailrocket":
         raise ValueError("--item-properties is for --format retailrocket")
     if arguments.buys and arguments.format != "yoochoose":
@@ -167,10 +184,14 @@ def _load_log(arguments: argparse.Namespace):
         return datasets.movielens_small()
     if arguments.format == "retailrocket":
         return datasets.retailrocket(
-            arguments.events, item_properties_paths=arguments.item_properties
+            arguments.events,
+            item_properties_paths=arguments.item_properties,
+            positive_threshold=arguments.positive_threshold,
         )
     if arguments.format == "yoochoose":
-        return datasets.yoochoose(arguments.events, arguments.buys)
+        return datasets.yoochoose(
+            arguments.events, arguments.buys, positive_threshold=arguments.positive_threshold
+        )
     return datasets.load_events(
         arguments.events,
         user=arguments.user_column,

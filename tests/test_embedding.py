@@ -261,19 +261,52 @@ def test_dtype_conversion_keeps_training_across_growth(convert):
     assert table.weight.detach()[0].tolist() == [-3.0, -3.0]
 
 
-def test_deepcopy_and_pickle_keep_ids_and_rows(generator):
+@pytest.mark.parametrize("copy_kind", ["deepcopy", "pickle"])
+def test_copies_keep_ids_and_rows_and_train_through_growth(generator, copy_kind):
     import copy
     import pickle
 
-    table = lfe.DynamicEmbedding(4)
+    table = lfe.DynamicEmbedding(4, capacity=40)
     ids = random_ids(generator, 30)
     table(ids)
-    for clone in (copy.deepcopy(table), pickle.loads(pickle.dumps(table))):
-        assert clone.id_map.backend == table.id_map.backend
-        assert torch.equal(clone.id_map.ids(), table.id_map.ids())
-        assert torch.equal(clone(ids), table(ids))
-        clone(torch.tensor([10**15]))
-        assert clone.num_embeddings == table.num_embeddings + 1
+    clone = copy.deepcopy(table) if copy_kind == "deepcopy" else pickle.loads(pickle.dumps(table))
+    assert clone.id_map.backend == table.id_map.backend
+    assert torch.equal(clone.id_map.ids(), table.id_map.ids())
+    assert torch.equal(clone(ids), table(ids))
+
+    optimizer = torch.optim.Adam(clone.parameters(), lr=0.1)
+    for batch in (ids[:5], ids[:5], torch.tensor([10**15, 10**15 + 1])):
+        optimizer.zero_grad()
+        clone(batch).sum().backward()
+        optimizer.step()
+        trained = clone.weight.detach().clone()
+    clone(torch.arange(10**14, 10**14 + 50))  # grows past the capacity
+    assert torch.equal(clone.weight.detach()[: trained.shape[0]], trained)
+    assert clone.num_embeddings == table.num_embeddings + 52
+    assert not torch.equal(clone(ids[:5]), table(ids[:5]))  # the original did not train
+
+
+def test_failed_extend_leaves_the_random_source_as_it_was():
+    class RandomButPicky(lfe.init.Random):
+        def observe(self, ids, side_info):
+            raise ValueError("category not understood")
+
+    def rows_after(fail_first):
+        generator = torch.Generator().manual_seed(1)
+        table = lfe.DynamicEmbedding(3, init=RandomButPicky(), generator=generator)
+        table(torch.tensor([1, 2]))
+        if fail_first:  # draws random rows for ID 3, then rejects its side information
+            with pytest.raises(ValueError, match="not understood"):
+                table.extend(torch.tensor([3]), category=["x"])
+        table.extend(torch.tensor([3]))
+        return table.weight.detach()
+
+    assert torch.equal(rows_after(False), rows_after(True))
+
+
+def test_storage_too_large_is_a_memory_error_naming_capacity():
+    with pytest.raises(MemoryError, match="capacity"):
+        lfe.DynamicEmbedding(2**20, capacity=2**40)
 
 
 def test_extend_is_undone_when_the_initialiser_rejects_side_info():

@@ -206,19 +206,42 @@ def test_cli_rejects_what_the_data_cannot_support(tmp_path, capsys, extra_argume
 @pytest.mark.parametrize(
     ("extra_arguments", "message"),
     [
-        (["--positive-threshold", "4"], "no positive interaction"),
+        (["--positive-threshold", "4"], "--positive-threshold needs --label-column"),
+        (["--label-column", "stars", "--positive-threshold", "9"], "no positive interaction"),
         (["--strategies", "extend-magic"], "not available"),
+        (["--out", "log.csv/sub"], "--out"),
     ],
 )
 def test_cli_rejects_settings_after_loading(tmp_path, capsys, extra_arguments, message):
     path = tmp_path / "log.csv"
-    path.write_text("user,item,time\n1,10,5\n2,11,6\n3,12,7\n1,11,8\n")
+    path.write_text("user,item,time,stars\n1,10,5,3\n2,11,6,4\n3,12,7,5\n1,11,8,1\n")
+    extra_arguments = [str(path) + "/sub" if a == "log.csv/sub" else a for a in extra_arguments]
     arguments = ["experiment", "--events", str(path), "--time-unit", "s", "--periods", "2"]
     arguments += ["--no-progress", "--out", str(tmp_path / "out")]
-    assert main(arguments + extra_arguments) == 2
+    assert main(arguments + extra_arguments) == 2  # a later --out wins over the first
     assert message in capsys.readouterr().err
 
 
-def test_cli_data_options_need_events(capsys):
+def test_cli_data_options_need_events(capsys, tmp_path):
     assert main(["experiment", "--format", "yoochoose", "--no-progress"]) == 2
     assert "--format only apply together with --events" in capsys.readouterr().err
+    assert main(["experiment", "--time-unit", "s", "--no-progress"]) == 2
+    assert "--time-unit only apply together with --events" in capsys.readouterr().err
+    clicks = tmp_path / "clicks.dat"
+    clicks.write_text("1,2014-04-07T10:51:09.277Z,214536502,0\n")
+    assert (
+        main(
+            [
+                "experiment",
+                "--events",
+                str(clicks),
+                "--format",
+                "yoochoose",
+                "--attribute",
+                "genre",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
+    assert "--attribute describe a log of --format events" in capsys.readouterr().err

@@ -521,3 +521,16 @@ def test_every_backend_numbers_rows_like_the_torch_backend(backend, stream):
         assert rows.cpu().tolist() == reference_rows.tolist()
 
     assert id_map.ids().cpu().tolist() == reference_map.ids().tolist()
+
+
+def test_size_arguments_accept_numpy_integers_and_reject_bools_and_absurd_sizes():
+    id_map = IdMap(backend="torch", capacity=np.int64(8))
+    id_map.insert(torch.tensor([4, 5, 6]))
+    id_map.reserve(np.int32(100))
+    id_map.truncate(np.int64(2))
+    assert id_map.ids().tolist() == [4, 5]
+    for bad in (True, 2**63, -1, 1.5):
+        with pytest.raises(ValueError, match="capacity"):
+            IdMap(backend="torch", capacity=bad)
+    with pytest.raises(ValueError, match="num_ids"):
+        id_map.truncate(1.5)

@@ -39,7 +39,17 @@ class CpuIdMapBackend(CompiledIdMapBackend):
         self.device = torch.device(device)
         if self.device.type != "cpu":
             raise ValueError(f"the 'cpu' IdMap backend needs a cpu device, got {self.device}")
-        self._table = _C.CpuIdMap(capacity, max_load_factor)
+        try:
+            self._table = _C.CpuIdMap(capacity, max_load_factor)
+        except (ValueError, MemoryError) as error:
+            raise type(error)(f"capacity={capacity}: {error}") from error
+
+    def reserve(self, num_ids: int) -> None:
+        """Make room for `num_ids` IDs without further growth; on failure nothing changes."""
+        try:
+            self._table.reserve(num_ids)
+        except (ValueError, MemoryError) as error:
+            raise type(error)(f"num_ids={num_ids}: {error}") from error
 
     def mean_probe_length(self, ids: torch.Tensor) -> float:
         """Mean number of slots a lookup of `ids` examines (a diagnostic; 1.0 is ideal)."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 from typing import Any
 
+import numpy as np
 import torch
 
 from lfe._ids import as_ids, first_occurrence_unique
@@ -103,13 +105,13 @@ class IdMap:
         max_ids: int | None = None,
     ) -> None:
         self.device = _normalized_device(device)
-        if capacity is not None and (not isinstance(capacity, int) or capacity < 0):
-            raise ValueError(f"capacity must be a non-negative int or None, got {capacity!r}")
-        if max_ids is not None and (not isinstance(max_ids, int) or max_ids < 0):
-            raise ValueError(f"max_ids must be a non-negative int or None, got {max_ids!r}")
+        if capacity is not None and not _is_count(capacity):
+            raise ValueError(f"capacity must be an int in [0, 2**62) or None, got {capacity!r}")
+        if max_ids is not None and not _is_count(max_ids):
+            raise ValueError(f"max_ids must be an int in [0, 2**62) or None, got {max_ids!r}")
         self.backend = resolve_backend(backend, self.device)
-        self.max_ids = max_ids
-        self._impl = _make_backend(self.backend, self.device, capacity or 0)
+        self.max_ids = None if max_ids is None else int(max_ids)
+        self._impl = _make_backend(self.backend, self.device, int(capacity or 0))
 
     def __len__(self) -> int:
         return self._impl.size()
@@ -140,8 +142,8 @@ class IdMap:
 
     def reserve(self, num_ids: int) -> None:
         """Make room for `num_ids` IDs, so inserting up to that many never rehashes."""
-        if not _is_int(num_ids) or num_ids < 0:
-            raise ValueError(f"num_ids must be a non-negative int, got {num_ids!r}")
+        if not _is_count(num_ids):
+            raise ValueError(f"num_ids must be an int in [0, 2**62), got {num_ids!r}")
         self._impl.reserve(int(num_ids))
 
     def truncate(self, num_ids: int) -> None:
@@ -207,7 +209,12 @@ class IdMap:
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
+def _is_count(value: Any) -> bool:
+    """A number of IDs a table could be asked to hold (beyond 2**62 no memory could)."""
+    return _is_int(value) and 0 <= value < 2**62
 
 
 def _normalized_device(device: torch.device | str | None) -> torch.device:

@@ -80,13 +80,13 @@ class Vocabulary:
                 f"{name}: an attribute holds either integer codes or other values (strings), "
                 f"not both; this attribute holds {self.kind or 'nothing yet'}, got {seen}"
             )
-        self.kind = kind
-
         if kind == "int":
             codes = np.asarray(list(uniques), dtype=np.int64)
             if (codes < 0).any():
                 raise ValueError(f"{name} holds negative integer values; codes must be >= 0")
-        else:
+        # Only values that passed every check fix the kind of the attribute.
+        self.kind = kind
+        if kind != "int":
             codes = np.asarray([self._codes.setdefault(v, len(self._codes)) for v in uniques])
         return torch.from_numpy(codes.astype(np.int64)[inverse])
 

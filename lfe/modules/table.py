@@ -80,7 +80,7 @@ class DynamicTable(nn.Module):
         device = torch.device(device if device is not None else "cpu")
         self.id_map = IdMap(device, backend, capacity, max_ids=max_rows)
         dtype = dtype or torch.get_default_dtype()
-        self._storage = torch.empty(capacity, embedding_dim, dtype=dtype, device=device)
+        self._storage = _allocate_rows(capacity, embedding_dim, dtype, device)
         self.weight = nn.Parameter(self._storage[:0])
         mark_growable(self.weight)
 
@@ -127,13 +127,18 @@ class DynamicTable(nn.Module):
                 )
 
         old_count = self.num_embeddings
-        rows = self._insert(ids, side_info)
-        if side_info:
-            try:
-                self.init.observe(ids, side_info)
-            except BaseException:
-                self._forget_rows_from(old_count)
-                raise
+        restore_random_state = self._random_state_restorer()
+        try:
+            rows = self._insert(ids, side_info)
+            if side_info:
+                try:
+                    self.init.observe(ids, side_info)
+                except BaseException:
+                    self._forget_rows_from(old_count)
+                    raise
+        except BaseException:
+            restore_random_state()
+            raise
         return rows
 
     def _insert(self, flat_ids: torch.Tensor, side_info: Mapping[str, Any]) -> torch.Tensor:
@@ -177,9 +182,7 @@ class DynamicTable(nn.Module):
         if needed <= self.capacity:
             return
         new_capacity = max(needed, math.ceil(self.capacity * self.growth_factor), 16)
-        storage = torch.empty(
-            new_capacity, self.embedding_dim, dtype=self._storage.dtype, device=self.device
-        )
+        storage = _allocate_rows(new_capacity, self.embedding_dim, self._storage.dtype, self.device)
         in_use = self.num_rows_materialised
         storage[:in_use] = self._storage[:in_use]
         self._storage = storage
@@ -265,16 +268,26 @@ class DynamicTable(nn.Module):
     def _random_state_kept(self):
         """Run an eval-time initialisation without moving the random source on, so that
         evaluating a model does not change the rows that training later gives new IDs."""
+        restore = self._random_state_restorer()
+        try:
+            yield
+        finally:
+            restore()
+
+    def _random_state_restorer(self):
+        """A function that puts the initialisers' random source back as it is now."""
         if self.generator is not None:
-            state = self.generator.get_state()
-            try:
-                yield
-            finally:
-                self.generator.set_state(state)
-        else:
-            devices = [self.device] if self.device.type == "cuda" else []
-            with torch.random.fork_rng(devices=devices):
-                yield
+            generator, state = self.generator, self.generator.get_state()
+            return lambda: generator.set_state(state)
+        cpu_state = torch.get_rng_state()
+        cuda_state = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+
+        def restore() -> None:
+            torch.set_rng_state(cpu_state)
+            if cuda_state is not None:
+                torch.cuda.set_rng_state(cuda_state, self.device)
+
+        return restore
 
     # ------------------------------------------------------------------ device and dtype
 
@@ -286,13 +299,23 @@ class DynamicTable(nn.Module):
         map follows a change of device.
         """
         result = super()._apply(fn, recurse)
+        self._relink_storage()
+        return result
+
+    def __setstate__(self, state: dict) -> None:
+        # Unpickling and deepcopy copy `weight` and the storage separately.
+        super().__setstate__(state)
+        mark_growable(self.weight)
+        self._relink_storage()
+
+    def _relink_storage(self) -> None:
+        """Make `weight` a view of the storage again after something replaced its data."""
         weight = self.weight.data
         if weight.data_ptr() == self._storage.data_ptr() and weight.dtype == self._storage.dtype:
-            return result
-
+            return
         count = weight.shape[0]
-        storage = torch.empty(
-            max(self.capacity, count), self.embedding_dim, dtype=weight.dtype, device=weight.device
+        storage = _allocate_rows(
+            max(self.capacity, count), self.embedding_dim, weight.dtype, weight.device
         )
         storage[:count] = weight
         self._storage = storage
@@ -301,7 +324,6 @@ class DynamicTable(nn.Module):
             seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
             self.generator = torch.Generator(weight.device).manual_seed(seed)
         self.weight.data = storage[:count]
-        return result
 
     # ------------------------------------------------------------------------- checkpoints
 
@@ -337,17 +359,26 @@ class DynamicTable(nn.Module):
             self.device, self.id_map.backend, ids.numel(), max_ids=self.id_map.max_ids
         )
         fresh_map.load_state_dict({"ids": ids})
-        storage = torch.empty(
-            max(self.capacity, ids.numel()),
-            self.embedding_dim,
-            dtype=self._storage.dtype,
-            device=self.device,
+        storage = _allocate_rows(
+            max(self.capacity, ids.numel()), self.embedding_dim, self._storage.dtype, self.device
         )
         storage[: ids.numel()] = weight.to(storage.dtype)
 
         self.id_map, self._storage = fresh_map, storage
         self._point_weight_at(storage[: ids.numel()])
         self.weight.grad = None
+
+
+def _allocate_rows(count: int, dim: int, dtype: torch.dtype, device: torch.device):
+    """Uninitialised (count, dim) storage, or a MemoryError that says what was asked for."""
+    try:
+        return torch.empty(count, dim, dtype=dtype, device=device)
+    except (RuntimeError, MemoryError) as error:
+        size = count * dim * torch.empty((), dtype=dtype).element_size()
+        raise MemoryError(
+            f"cannot allocate embedding storage of capacity {count} rows x {dim} "
+            f"({size / 2**30:.1f} GiB of {dtype} on {device}); lower capacity or embedding_dim"
+        ) from error
 
 
 def _check_arguments(embedding_dim, init, capacity, missing, growth_factor, dtype) -> None:
