@@ -154,3 +154,14 @@ def combine(
             if value is not None:
                 noise[positions] = value.to(dtype)
     return SegmentMean(indptr, indices, weights, noise)
+
+
+def require_given(strategy: str, ids: torch.Tensor, given: torch.Tensor, what: str) -> None:
+    """For on_missing="error": a KeyError when some of the new `ids` lack side information."""
+    if bool(given.all()):
+        return
+    missing = ids[~given]
+    raise KeyError(
+        f"{strategy}(on_missing='error'): {missing.numel()} of {ids.numel()} new IDs (e.g. ID "
+        f"{int(missing[0])}) have no {what}"
+    )

@@ -14,6 +14,7 @@ from lfe.init._recipes import (
     combine,
     empty_rows,
     known_rows,
+    require_given,
     run_fallback,
 )
 from lfe.init.base import Initializer, InitialRows, SegmentMean, TableView
@@ -65,13 +66,9 @@ class Copy(Initializer):
             return empty_rows(table)
         sources = self._sources_of(ids, side_info)
         given = sources != RESERVED_ID
-        if self.on_missing == "error" and not bool(given.all()):
-            missing = ids[~given]
-            raise KeyError(
-                f"Copy(on_missing='error'): {missing.numel()} of {count} new IDs (e.g. ID "
-                f"{int(missing[0])}) have no predecessor in side_info[{self.key!r}] nor in "
-                "source_of"
-            )
+        if self.on_missing == "error":
+            what = f"predecessor in side_info[{self.key!r}] nor in source_of"
+            require_given("Copy", ids, given, what)
 
         rows = torch.full_like(ids, -1)
         rows[given] = known_rows(table, sources[given])

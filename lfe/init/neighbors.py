@@ -17,6 +17,7 @@ from lfe.init._recipes import (
     empty_rows,
     first_positions,
     known_rows,
+    require_given,
     run_fallback,
 )
 from lfe.init.base import Initializer, InitialRows, SegmentMean, TableView
@@ -90,13 +91,9 @@ class NeighborMean(Initializer):
         if count == 0:
             return empty_rows(table)
         queries, given = self._query_features(ids, side_info)
-        if self.on_missing == "error" and not bool(given.all()):
-            missing = ids[~given]
-            raise KeyError(
-                f"NeighborMean(on_missing='error'): {missing.numel()} of {count} new IDs "
-                f"(e.g. ID {int(missing[0])}) have no features in side_info[{self.key!r}] "
-                "nor in the catalogue"
-            )
+        if self.on_missing == "error":
+            what = f"features in side_info[{self.key!r}] nor in the catalogue"
+            require_given("NeighborMean", ids, given, what)
 
         catalogue = self._catalogue_on(ids.device)
         item_rows = known_rows(table, catalogue.ids)
