@@ -58,7 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = experiment.add_argument_group("run")
     periods = run.add_mutually_exclusive_group()
-    periods.add_argument("--periods", type=int, default=5, help="equal-sized periods (default 5)")
+    periods.add_argument(
+        "--periods",
+        type=int,
+        default=ExperimentConfig.periods,
+        help="equal-sized periods (default %(default)s)",
+    )
     periods.add_argument(
         "--period-by",
         choices=("day", "week", "month"),
@@ -75,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--batch-size", type=int, default=ExperimentConfig.batch_size)
     run.add_argument("--lr", type=float, default=ExperimentConfig.lr)
-    run.add_argument("--seed", type=int, default=0, help="same seed, same numbers")
+    run.add_argument(
+        "--seed", type=int, default=ExperimentConfig.seed, help="same seed, same numbers"
+    )
     run.add_argument(
         "--out",
         type=Path,

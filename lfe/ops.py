@@ -108,13 +108,27 @@ def _bags(
 
     if padding_idx is not None:
         padding_idx = padding_idx + num_table_rows if padding_idx < 0 else padding_idx
-        keep = rows != padding_idx
-        kept_before = torch.zeros(rows.numel() + 1, dtype=torch.int64, device=rows.device)
-        torch.cumsum(keep, 0, out=kept_before[1:])
-        indptr, rows = kept_before[indptr], rows[keep]
-        if per_sample_weights is not None:
-            per_sample_weights = per_sample_weights[keep]
+        rows, indptr, per_sample_weights = drop_bag_entries(
+            rows != padding_idx, rows, indptr, per_sample_weights
+        )
     return rows, indptr.contiguous(), per_sample_weights
+
+
+def drop_bag_entries(
+    keep: torch.Tensor,
+    entries: torch.Tensor,
+    offsets: torch.Tensor,
+    per_sample_weights: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Bags without the entries where `keep` is False: (entries, offsets, weights).
+
+    `offsets` are positions into `entries` (bag starts, optionally with the end); each is
+    moved to the number of kept entries before it.
+    """
+    kept_before = torch.zeros(entries.numel() + 1, dtype=torch.int64, device=entries.device)
+    torch.cumsum(keep, 0, out=kept_before[1:])
+    weights = per_sample_weights[keep] if per_sample_weights is not None else None
+    return entries[keep], kept_before[offsets], weights
 
 
 def embedding_bag(

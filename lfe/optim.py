@@ -12,6 +12,8 @@ This works with any `torch.optim.Optimizer`; nothing needs to be called by the u
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
@@ -74,7 +76,7 @@ def _fresh_value(optimizer: torch.optim.Optimizer, group: dict, key: str) -> flo
 def _grow_rows(value: torch.Tensor, rows: int, fresh: float) -> torch.Tensor:
     """`value` lengthened to `rows` rows, new rows set to `fresh`, reusing spare storage."""
     old_rows = value.shape[0]
-    row_numel = value[0].numel() if old_rows else int(torch.tensor(value.shape[1:]).prod())
+    row_numel = math.prod(value.shape[1:])
     needed_bytes = (value.storage_offset() + rows * row_numel) * value.element_size()
     if value.is_contiguous() and value.untyped_storage().nbytes() >= needed_bytes:
         grown = value.new_empty(0).set_(

@@ -22,9 +22,9 @@ class HistoryScorer(nn.Module):
     table of the same items (their role as context differs from their role as target). Both
     tables grow with the catalogue, use the same initialiser and have sparse gradients.
 
-    `vocabulary`, if given, freezes the catalogue: IDs outside it are replaced by
-    `unknown_id` before lookup, which is how a static table shares one row among all new
-    products.
+    `freeze_vocabulary` freezes the catalogue at the items the item table knows: other IDs
+    are replaced by `unknown_id` before lookup, which is how a static table shares one row
+    among all new products.
     """
 
     def __init__(
@@ -52,12 +52,12 @@ class HistoryScorer(nn.Module):
         )
         self.global_bias = nn.Parameter(torch.zeros(()))
         self.rate_weight = nn.Parameter(torch.ones(()))
-        self.vocabulary: torch.Tensor | None = None
         self.unknown_id: int | None = None
 
-    def freeze_vocabulary(self, known_items: torch.Tensor, unknown_id: int) -> None:
-        """From now on, map every item outside `known_items` to the shared `unknown_id`."""
-        self.vocabulary = torch.unique(known_items)
+    def freeze_vocabulary(self, unknown_id: int) -> None:
+        """From now on, map every item the item table does not know to one shared row."""
+        self.items.extend(torch.tensor([unknown_id]))
+        self.history.extend(torch.tensor([unknown_id]))
         self.unknown_id = unknown_id
 
     def forward(
@@ -91,8 +91,7 @@ class HistoryScorer(nn.Module):
         return taste, self.rate_weight * torch.logit(rate) + self.global_bias
 
     def _map(self, ids: torch.Tensor) -> torch.Tensor:
-        if self.vocabulary is None:
+        if self.unknown_id is None:
             return ids
-        positions = torch.searchsorted(self.vocabulary, ids).clamp_(max=self.vocabulary.numel() - 1)
-        known = (self.vocabulary[positions] == ids) | (ids == self.padding_id)
+        known = self.items.id_map.contains(ids) | (ids == self.padding_id)
         return torch.where(known, ids, torch.full_like(ids, self.unknown_id))

@@ -66,6 +66,8 @@ class PreparedLog:
     item_is_new: torch.Tensor
     """Whether the event's item was first seen in the event's period."""
     padding_id: int
+    unknown_id: int
+    """An ID, neither an item nor padding, for the row a static table shares among new items."""
     num_periods: int
     implicit: bool
 
@@ -85,6 +87,7 @@ def prepare(log: EventLog, period_of_event: np.ndarray, history_length: int) -> 
     events = log.events
     items = events["item"].to_numpy()
     padding_id = _unused_id(items)
+    unknown_id = _unused_id(np.append(items, padding_id))
     positives = log.positives()
     if not positives.any():
         threshold = log.positive_threshold
@@ -106,6 +109,7 @@ def prepare(log: EventLog, period_of_event: np.ndarray, history_length: int) -> 
         period=torch.from_numpy(period_of_event),
         item_is_new=torch.from_numpy(first_period == period_of_event),
         padding_id=padding_id,
+        unknown_id=unknown_id,
         num_periods=int(period_of_event.max()) + 1,
         implicit=log.implicit,
     )

@@ -7,14 +7,13 @@ import logging
 import time
 from collections.abc import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from lfe.datasets import EventLog
 from lfe.experiment.metrics import auc, hit_rate_and_ndcg
 from lfe.experiment.model import HistoryScorer
-from lfe.experiment.periods import PreparedLog, _unused_id, prepare, split_periods
+from lfe.experiment.periods import PreparedLog, prepare, split_periods
 from lfe.experiment.strategies import RETRAIN, STATIC, Strategy, available_strategies
 
 logger = logging.getLogger(__name__)
@@ -75,7 +74,6 @@ def run_experiment(
     data = prepare(log, period_of_event, config.history)
     strategies = _select_strategies(log, config)
     runs = [_Run(strategy) for strategy in strategies]
-    unknown_id = _unused_id(np.append(log.events["item"].to_numpy(), data.padding_id))
 
     work_done, total_work = 0.0, _total_work(data, runs, config)
     records = []
@@ -86,7 +84,7 @@ def run_experiment(
             if period:
                 _announce_new_items(run, data, period)
                 record.update(_evaluate(run, data, period, negatives, config))
-            seconds = _train(run, data, period, config, unknown_id)
+            seconds = _train(run, data, period, config)
             record["train_seconds"] = seconds
             record["table_rows"] = run.model.items.num_embeddings
             records.append(record)
@@ -135,7 +133,7 @@ def _new_model(run: _Run, data: PreparedLog, config: ExperimentConfig) -> None:
     ]
 
 
-def _train(run: _Run, data: PreparedLog, period: int, config, unknown_id: int) -> float:
+def _train(run: _Run, data: PreparedLog, period: int, config) -> float:
     """Train the run's model for the period; seconds spent."""
     start = time.perf_counter()
     if run.model is None or run.strategy.kind == RETRAIN:
@@ -159,9 +157,7 @@ def _train(run: _Run, data: PreparedLog, period: int, config, unknown_id: int) -
                 optimizer.step()
 
     if run.strategy.kind == STATIC and period == 0:
-        run.model.freeze_vocabulary(data.items[:end], unknown_id)
-        run.model.items.extend(torch.tensor([unknown_id]))
-        run.model.history.extend(torch.tensor([unknown_id]))
+        run.model.freeze_vocabulary(data.unknown_id)
     return time.perf_counter() - start
 
 

@@ -71,8 +71,8 @@ class DynamicEmbeddingBag(DynamicTable):
         if per_sample_weights is not None:
             per_sample_weights = self._check_per_sample_weights(per_sample_weights, ids)
         if self.padding_id is not None:
-            flat_ids, offsets, per_sample_weights = _drop_padding(
-                flat_ids, offsets, per_sample_weights, self.padding_id
+            flat_ids, offsets, per_sample_weights = ops.drop_bag_entries(
+                flat_ids != self.padding_id, flat_ids, offsets, per_sample_weights
             )
 
         rows, weight = self._resolve_rows(flat_ids)
@@ -122,13 +122,3 @@ class DynamicEmbeddingBag(DynamicTable):
                 f"per_sample_weights is on {per_sample_weights.device}, expected {self.device}"
             )
         return per_sample_weights.reshape(-1).to(self._storage.dtype)
-
-
-def _drop_padding(flat_ids, offsets, per_sample_weights, padding_id: int):
-    keep = flat_ids != padding_id
-    # kept_before[p] = number of kept entries before position p; a bag that started at p
-    # starts there once the padding is gone.
-    kept_before = torch.zeros(flat_ids.numel() + 1, dtype=torch.int64, device=flat_ids.device)
-    torch.cumsum(keep, 0, out=kept_before[1:])
-    weights = per_sample_weights[keep] if per_sample_weights is not None else None
-    return flat_ids[keep], kept_before[offsets], weights

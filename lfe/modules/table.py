@@ -183,7 +183,7 @@ class DynamicTable(nn.Module):
             return
         new_capacity = max(needed, math.ceil(self.capacity * self.growth_factor), 16)
         storage = _allocate_rows(new_capacity, self.embedding_dim, self._storage.dtype, self.device)
-        in_use = self.num_rows_materialised
+        in_use = self.weight.shape[0]  # rows in use before this extension
         storage[:in_use] = self._storage[:in_use]
         self._storage = storage
         self._point_weight_at(storage[:in_use])
@@ -201,11 +201,6 @@ class DynamicTable(nn.Module):
             other_dtype = torch.float64 if rows.dtype != torch.float64 else torch.float32
             self.weight.data = rows.new_empty(0, dtype=other_dtype)
         self.weight.data = rows
-
-    @property
-    def num_rows_materialised(self) -> int:
-        """Rows of `weight` (equals num_embeddings except in the middle of an extension)."""
-        return self.weight.shape[0]
 
     def _use_rows(self, count: int) -> None:
         """Let `weight` cover the first `count` rows of storage (no copy)."""
